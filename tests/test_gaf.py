@@ -1,0 +1,77 @@
+import math
+
+import numpy as np
+import pytest
+
+from vskd.gaf import accelerometer_to_gaf, gramian_angular_field, scale_minmax
+
+S = 2 * math.sqrt(2) / 3  # sin(arccos(1/3))
+
+
+def test_gasf_four_samples_by_hand():
+    # [0, 1, 2, 3] scales to [-1, -1/3, 1/3, 1]; G[i, j] = x_i x_j - sqrt(1-x_i^2) sqrt(1-x_j^2)
+    expected = np.array([
+        [1, 1 / 3, -1 / 3, -1],
+        [1 / 3, -7 / 9, -1, -1 / 3],
+        [-1 / 3, -1, -7 / 9, 1 / 3],
+        [-1, -1 / 3, 1 / 3, 1],
+    ])
+    np.testing.assert_allclose(gramian_angular_field(np.array([0.0, 1, 2, 3])), expected, atol=1e-12)
+
+
+def test_gadf_four_samples_by_hand():
+    # G[i, j] = sin(phi_i - phi_j); sin(phi) = [0, S, S, 0], cos(phi) = [-1, -1/3, 1/3, 1]
+    g = gramian_angular_field(np.array([0.0, 1, 2, 3]), method="difference")
+    assert g[0, 1] == pytest.approx(S)            # 0 * (-1/3) - (-1) * S
+    assert g[1, 2] == pytest.approx(2 * S / 3)    # S/3 + S/3
+    assert g[1, 0] == pytest.approx(-S)
+    np.testing.assert_allclose(np.diag(g), 0, atol=1e-12)
+    np.testing.assert_allclose(g, -g.T, atol=1e-12)
+
+
+def test_matches_closed_form_with_arccos():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 57))
+    phi = np.arccos(scale_minmax(x))
+    np.testing.assert_allclose(gramian_angular_field(x), np.cos(phi[:, :, None] + phi[:, None, :]), atol=1e-12)
+    np.testing.assert_allclose(gramian_angular_field(x, "difference"),
+                               np.sin(phi[:, :, None] - phi[:, None, :]), atol=1e-12)
+
+
+def test_scaling_is_per_series_and_hits_both_ends():
+    x = np.array([[5.0, 7.0, 6.0], [-2.0, -4.0, -3.0]])
+    np.testing.assert_allclose(scale_minmax(x), [[-1, 1, 0], [1, -1, 0]])
+
+
+def test_constant_axis_gives_finite_image():
+    acc = np.stack([np.linspace(-1, 1, 50), np.full(50, 0.98), np.sin(np.arange(50.0))], axis=1)
+    image = accelerometer_to_gaf(acc, 16)
+    assert np.isfinite(image).all()
+    np.testing.assert_allclose(image[1], -1.0, atol=1e-6)  # phi = pi/2 everywhere: cos(pi) = -1
+    assert np.isfinite(accelerometer_to_gaf(acc, 16, "difference")).all()
+
+
+def test_accelerometer_image_shape_channels_and_range():
+    rng = np.random.default_rng(1)
+    acc = rng.normal(size=(177, 3))
+    image = accelerometer_to_gaf(acc, 64)
+    assert image.shape == (3, 64, 64) and image.dtype == np.float32
+    assert image.min() >= -1 and image.max() <= 1
+    # channel c is the field of axis c: an exact-size image equals the raw field
+    exact = accelerometer_to_gaf(acc[:32], 32)
+    np.testing.assert_allclose(exact[2], gramian_angular_field(acc[:32, 2]), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((10, 2)), "expected an \\(N, 3\\)"),
+    (np.zeros((1, 3)), "at least 2 samples"),
+    (np.array([[0.0, 1, np.nan]] * 4), "NaN or inf"),
+])
+def test_bad_input_is_rejected_clearly(bad, message):
+    with pytest.raises(ValueError, match=message):
+        accelerometer_to_gaf(bad, 8)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="method must be one of"):
+        gramian_angular_field(np.arange(4.0), "markov")

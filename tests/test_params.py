@@ -1,0 +1,46 @@
+import copy
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from vskd.params import ParamsError, load_params, validate
+
+
+@pytest.fixture
+def params():
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_repository_params_are_valid():
+    load_params(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("beta", -0.5, "'beta' must be >= 0"),
+    ("temperature", 0, "'temperature' must be > 0"),
+    ("datasets", [], "'datasets' must be a non-empty list"),
+    ("datasets", ["imagenet"], "unknown dataset 'imagenet'"),
+    ("gaf.image_size", 8, "'gaf.image_size' must be >= 16"),
+    ("teacher.lr", 0, "'teacher.lr' must be > 0"),
+    ("teacher.input_size", 128, "'teacher.input_size' must not exceed frames.short_side"),
+    ("student.selection", "best_test", "'student.selection' must be 'last' or 'best_val'"),
+    ("teacher.dropout", 1.0, "'teacher.dropout' must be < 1"),
+    ("synthetic.segments", 1, "'synthetic.segments' must be >= 2"),
+    ("seed", "zero", "'seed' must be an integer"),
+])
+def test_invalid_values_name_the_key(params, key, value, message):
+    bad = copy.deepcopy(params)
+    node = bad
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    with pytest.raises(ParamsError, match=message):
+        validate(bad, "params.yaml")
+
+
+def test_missing_key_is_named(params):
+    del params["student"]["epochs"]
+    with pytest.raises(ParamsError, match="missing key 'student.epochs'"):
+        validate(params, "params.yaml")

@@ -1,0 +1,106 @@
+"""Reader for the UTD-MHAD file layout (Chen, Jafari & Kehtarnavaz, ICIP 2015).
+
+Per recording: ``a{A}_s{S}_t{T}_inertial.mat`` (variable ``d_iner``, N x 6 float64:
+accelerometer x, y, z in g, then gyroscope x, y, z in deg/s, 50 Hz) and
+``a{A}_s{S}_t{T}_color.avi`` (640 x 480 RGB). The official archives unpack into
+``Inertial/`` and ``RGB/``; the reader searches the whole tree, so either layout works.
+The synthetic dataset is written in this same layout and read by this same code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from vskd.index import Sample
+
+FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial\.mat|color\.avi)$")
+
+# UTD-MHAD's 27 actions in file order (a1 .. a27). Labels are a{A} - 1: the numeric order,
+# never the alphabetical order ImageFolder would give (a1, a10, a11, ...).
+ACTIONS = (
+    "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
+    "two hand front clap", "right arm throw", "cross arms in the chest",
+    "basketball shoot", "right hand draw x", "right hand draw circle (clockwise)",
+    "right hand draw circle (counter clockwise)", "draw triangle", "bowling (right hand)",
+    "front boxing", "baseball swing from right", "tennis right hand forehand swing",
+    "arm curl (two arms)", "tennis serve", "two hand push", "right hand knock on door",
+    "right hand catch an object", "right hand pick up and throw", "jogging in place",
+    "walking in place", "sit to stand", "stand to sit", "forward lunge (left foot forward)",
+    "squat (two arms stretch out)",
+)
+# The inertial sensor is on the right wrist for actions 1-21 and on the right thigh for 22-27.
+THIGH_ACTIONS = frozenset(range(22, 28))
+
+
+class LayoutError(ValueError):
+    """The raw folder does not hold a usable UTD-MHAD layout."""
+
+
+def scan(raw_dir: str | Path, num_actions: int | None = None) -> list[Sample]:
+    """Pair every ``_inertial.mat`` with its ``_color.avi``; sorted by (action, subject, trial).
+
+    A recording that has only one of its two files is an error listing them all, never a
+    silent drop: the user must know their copy is incomplete.
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise LayoutError(f"{raw_dir}: not a folder. Run the download stage first.")
+    found: dict[tuple[int, int, int], dict[str, Path]] = {}
+    for path in sorted(raw_dir.rglob("a*_s*_t*_*")):
+        m = FILE_PATTERN.match(path.name)
+        if not m or not path.is_file():
+            continue
+        key = (int(m[1]), int(m[2]), int(m[3]))
+        kind = "sensor" if m[4] == "inertial.mat" else "video"
+        found.setdefault(key, {})[kind] = path
+    if not found:
+        raise LayoutError(
+            f"{raw_dir}: no a{{A}}_s{{S}}_t{{T}}_inertial.mat / _color.avi files found. "
+            "Expected UTD-MHAD's layout (Inertial/ and RGB/ folders)."
+        )
+    orphans = [
+        f"a{a}_s{s}_t{t} has no {'video (_color.avi)' if 'video' not in v else 'sensor (_inertial.mat)'}"
+        for (a, s, t), v in sorted(found.items())
+        if len(v) != 2
+    ]
+    if orphans:
+        raise LayoutError(
+            f"{raw_dir}: {len(orphans)} recording(s) are missing one modality: "
+            + "; ".join(orphans[:10])
+            + (" ..." if len(orphans) > 10 else "")
+            + ". Restore the missing files or remove the incomplete recordings."
+        )
+    samples = []
+    for (a, s, t), v in sorted(found.items()):
+        if num_actions is not None and not 1 <= a <= num_actions:
+            raise LayoutError(f"{v['sensor']}: action a{a} outside 1..{num_actions}")
+        samples.append(Sample(f"a{a}_s{s}_t{t}", a - 1, s, t, v["video"], v["sensor"]))
+    return samples
+
+
+def read_inertial(path: str | Path) -> np.ndarray:
+    """``d_iner`` as an (N, 6) float64 array; errors name the file and what is wrong."""
+    path = Path(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise LayoutError(f"{path}: not a readable MATLAB file ({exc}). Re-download it.") from exc
+    if "d_iner" not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise LayoutError(f"{path}: no variable 'd_iner' (found: {keys}); not a UTD-MHAD inertial file")
+    data = np.asarray(mat["d_iner"], dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] != 6 or data.shape[0] < 2:
+        raise LayoutError(f"{path}: 'd_iner' has shape {data.shape}, expected (N >= 2, 6)")
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).any(axis=1).sum())
+        raise LayoutError(f"{path}: 'd_iner' has {bad} row(s) with NaN or inf; repair or remove the recording")
+    return data
+
+
+def read_accelerometer(path: str | Path) -> np.ndarray:
+    """The tri-axial accelerometer, (N, 3) in g: the student's only input."""
+    return read_inertial(path)[:, :3]

@@ -1,0 +1,189 @@
+"""Video frames: PyAV decoding, TSN segment sampling, clip augmentation, the clip dataset.
+
+The frames stage decodes every video once, resizes it so its short side is
+``frames.short_side`` pixels, and stores all frames as uint8 in ``frames.h5`` (one dataset
+per sample id, chunked per frame so a clip read touches only its S frames). Segment
+sampling happens at load time, as in TSN (Wang et al., ECCV 2016):
+
+* training: the video is cut into S equal segments and one random frame is taken in each;
+  the whole clip gets one multi-scale crop (scales 1, .875, .75, .66 of the short side,
+  neighbouring scales for width and height) resized to the input size, and optionally a
+  horizontal flip;
+* evaluation: each segment's centre frame, centre crop. Deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vskd.h5store import read_index
+
+TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+class VideoError(ValueError):
+    """A video that cannot be used; the message names the file and what to do."""
+
+
+def resized_shape(height: int, width: int, short_side: int) -> tuple[int, int]:
+    if height <= width:
+        return short_side, max(short_side, round(width * short_side / height))
+    return max(short_side, round(height * short_side / width)), short_side
+
+
+def decode_video(path: str | Path, short_side: int) -> np.ndarray:
+    """All frames of a video as (T, H, W, 3) uint8 RGB, short side resized to ``short_side``.
+
+    Resizing happens in libswscale (area averaging), inside the decode loop, so full-size
+    frames are never held as numpy arrays.
+    """
+    path = Path(path)
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: no video stream. Replace the file.")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame + slice threads; decoding is the hot path
+            out_hw = None
+            for frame in container.decode(stream):
+                if out_hw is None:
+                    out_hw = resized_shape(frame.height, frame.width, short_side)
+                rgb = frame.reformat(width=out_hw[1], height=out_hw[0], format="rgb24",
+                                     interpolation="AREA")
+                frames.append(rgb.to_ndarray())
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(f"{path}: cannot be decoded ({exc}). The file is corrupt or "
+                         "truncated: download it again.") from exc
+    if not frames:
+        raise VideoError(f"{path}: decodes to 0 frames. The file is empty or corrupt: download it again.")
+    return np.stack(frames)
+
+
+def segment_indices(num_frames: int, num_segments: int, train: bool,
+                    rng: np.random.Generator | None = None) -> np.ndarray:
+    """TSN sampling: one frame index per segment, strictly increasing.
+
+    Needs at least one frame per segment; TSN silently repeats frame 0 for short videos,
+    which hides broken data, so a short video is an error here.
+    """
+    if num_frames < num_segments:
+        raise VideoError(f"video has {num_frames} frames, fewer than the {num_segments} segments")
+    if train:
+        if rng is None:
+            raise ValueError("training sampling needs an rng")
+        length = num_frames // num_segments
+        return np.arange(num_segments) * length + rng.integers(0, length, size=num_segments)
+    tick = num_frames / num_segments
+    return (tick / 2.0 + tick * np.arange(num_segments)).astype(np.int64)
+
+
+def multiscale_crop_box(height: int, width: int, input_size: int, scales=TSN_SCALES,
+                        rng: np.random.Generator | None = None, max_distort: int = 1):
+    """TSN's GroupMultiScaleCrop box as (top, left, crop_h, crop_w).
+
+    Crop sides are scale * short side (snapped to input_size within 3 px); width and height
+    use scales at most ``max_distort`` apart; the offset is one of 13 fixed grid positions
+    (corners, centre, edge midpoints, quarter points).
+    """
+    base = min(height, width)
+    sizes = [int(base * s) for s in scales]
+    snap = [input_size if abs(s - input_size) < 3 else s for s in sizes]
+    pairs = [(h, w) for i, h in enumerate(snap) for j, w in enumerate(snap) if abs(i - j) <= max_distort]
+    crop_h, crop_w = pairs[rng.integers(len(pairs))]
+    h_step, w_step = (height - crop_h) // 4, (width - crop_w) // 4
+    grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (2, 0), (2, 4), (4, 2), (0, 2),
+            (1, 1), (1, 3), (3, 1), (3, 3)]
+    gy, gx = grid[rng.integers(len(grid))]
+    return gy * h_step, gx * w_step, crop_h, crop_w
+
+
+def center_crop_box(height: int, width: int, size: int):
+    return (height - size) // 2, (width - size) // 2, size, size
+
+
+def clip_to_tensor(frames: np.ndarray, box, input_size: int, flip: bool) -> torch.Tensor:
+    """(S, H, W, 3) uint8 -> (S, 3, input_size, input_size) float RGB in 0..255."""
+    top, left, ch, cw = box
+    clip = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + ch, left:left + cw]))
+    clip = clip.permute(0, 3, 1, 2).float()
+    if (ch, cw) != (input_size, input_size):
+        clip = F.interpolate(clip, size=(input_size, input_size), mode="bilinear",
+                             align_corners=False, antialias=True)
+    if flip:
+        clip = clip.flip(-1)
+    return clip
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Clips of S frames from ``frames.h5`` for the rows given, with their labels.
+
+    Randomness comes from ``(seed, epoch, row)`` alone, so a clip does not depend on the
+    number of DataLoader workers or the order they run in; call ``set_epoch`` each epoch.
+    """
+
+    def __init__(self, path: str | Path, rows: np.ndarray, num_segments: int, input_size: int,
+                 train: bool, scales=TSN_SCALES, flip: bool = False, seed: int = 0):
+        self.path = Path(path)
+        self.rows = np.asarray(rows)
+        self.num_segments, self.input_size = num_segments, input_size
+        self.train, self.scales, self.flip, self.seed = train, tuple(scales), flip, seed
+        self.epoch = 0
+        with h5py.File(self.path, "r") as h5:
+            index = read_index(h5)
+            self.lengths = h5["lengths"][()].astype(np.int64)
+        self.ids, self.labels = index["ids"], index["labels"]
+        self._h5 = None  # opened lazily: an h5py handle must not cross a fork
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        row = int(self.rows[i])
+        sample_id = self.ids[row]
+        rng = np.random.default_rng((self.seed, self.epoch, row)) if self.train else None
+        try:
+            idx = segment_indices(int(self.lengths[row]), self.num_segments, self.train, rng)
+        except VideoError as exc:
+            raise VideoError(f"{self.path} sample {sample_id}: {exc}") from None
+        frames = self._h5["frames"][sample_id][idx]
+        h, w = frames.shape[1:3]
+        if self.train:
+            box = multiscale_crop_box(h, w, self.input_size, self.scales, rng)
+            flip = self.flip and bool(rng.integers(2))
+        else:
+            box, flip = center_crop_box(h, w, self.input_size), False
+        return clip_to_tensor(frames, box, self.input_size, flip), int(self.labels[row]), row
+
+
+def build_frames_store(samples, out_path: str | Path, short_side: int, class_names: list[str],
+                       dataset: str, progress=lambda it, **kw: it) -> dict:
+    """Decode every sample's video into ``out_path`` (atomically). Returns a summary."""
+    from vskd.h5store import atomic_path, set_meta, write_index
+    from vskd.index import index_columns
+
+    lengths = []
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        write_index(h5, index_columns(samples))
+        group = h5.create_group("frames")
+        for sample in progress(samples, desc="decode video", unit="video"):
+            frames = decode_video(sample.video, short_side)
+            group.create_dataset(sample.id, data=frames, chunks=(1, *frames.shape[1:]))
+            lengths.append(len(frames))
+        h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
+        set_meta(h5, class_names=class_names, dataset=dataset, short_side=short_side)
+    return {"videos": len(samples), "frames": int(sum(lengths)),
+            "min_frames": int(min(lengths)), "max_frames": int(max(lengths))}

@@ -1,0 +1,126 @@
+"""Gramian Angular Field (Wang & Oates 2015; VSKD paper section 3.1, eq. 1).
+
+A series x_1..x_n is min-max scaled to [-1, 1], read as angles phi_i = arccos(x_i), and
+encoded as the n x n field
+
+    summation  (GASF)  G[i, j] = cos(phi_i + phi_j)
+    difference (GADF)  G[i, j] = sin(phi_i - phi_j)
+
+computed in closed form without arccos: cos(phi) = x and sin(phi) = sqrt(1 - x^2) on [0, pi].
+Each accelerometer axis gives one field; the three are stacked as channels (x, y, z), and the
+whole trial (no windowing) is encoded, then resized to a fixed image size, as the authors did.
+We keep float32 tensors; the authors' JPEG round trip is deliberately not reproduced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+METHODS = ("summation", "difference")
+
+# Axes whose range is below this (in g) are treated as constant. Per-trial min-max scaling
+# of a near-constant series would otherwise turn sensor noise into full-range texture.
+CONSTANT_RANGE = 1e-8
+
+
+def scale_minmax(x: np.ndarray) -> np.ndarray:
+    """Scale each series (last axis) to [-1, 1]. A constant series maps to 0 (phi = pi/2)."""
+    x = np.asarray(x, dtype=np.float64)
+    lo = x.min(axis=-1, keepdims=True)
+    hi = x.max(axis=-1, keepdims=True)
+    span = hi - lo
+    constant = span < CONSTANT_RANGE
+    scaled = (2.0 * (x - lo) / np.where(constant, 1.0, span)) - 1.0
+    scaled = np.where(constant, 0.0, scaled)
+    # Rounding can step just outside [-1, 1]; sqrt(1 - x^2) must stay real.
+    return np.clip(scaled, -1.0, 1.0)
+
+
+def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarray:
+    """GAF of each series along the last axis: (..., n) -> (..., n, n), float64."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    x = np.asarray(x)
+    if x.shape[-1] < 2:
+        raise ValueError(f"a series needs at least 2 samples, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("series contains NaN or inf")
+    cos = scale_minmax(x)
+    sin = np.sqrt(1.0 - cos**2)
+    if method == "summation":  # cos(a+b) = cos a cos b - sin a sin b
+        return cos[..., :, None] * cos[..., None, :] - sin[..., :, None] * sin[..., None, :]
+    # sin(a-b) = sin a cos b - cos a sin b
+    return sin[..., :, None] * cos[..., None, :] - cos[..., :, None] * sin[..., None, :]
+
+
+def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summation") -> np.ndarray:
+    """(N, 3) accelerometer -> (3, image_size, image_size) float32 image, channels x, y, z.
+
+    The n x n fields are resized with bilinear interpolation and antialiasing (a trial is
+    usually longer than the image is wide, so this mostly shrinks).
+    """
+    acc = np.asarray(acc)
+    if acc.ndim != 2 or acc.shape[1] != 3:
+        raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
+    fields = gramian_angular_field(acc.T, method)  # (3, n, n)
+    t = torch.from_numpy(fields).float().unsqueeze(0)
+    if fields.shape[-1] != image_size:
+        t = F.interpolate(t, size=(image_size, image_size), mode="bilinear",
+                          align_corners=False, antialias=True)
+    return t.squeeze(0).clamp_(-1.0, 1.0).numpy()
+
+
+class GAFDataset(torch.utils.data.Dataset):
+    """GAF images from ``gaf.h5`` for the rows given: (image, label, row).
+
+    The file is opened lazily in each worker (an h5py handle must not cross a fork); one
+    sample is one chunk, so a read is one seek.
+    """
+
+    def __init__(self, path, rows):
+        import h5py
+
+        from vskd.h5store import read_index
+
+        self.path, self.rows = path, np.asarray(rows)
+        with h5py.File(path, "r") as h5:
+            self.labels = read_index(h5)["labels"]
+        self._h5 = None
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        import h5py
+
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        row = int(self.rows[i])
+        return torch.from_numpy(self._h5["gaf"][row]), int(self.labels[row]), row
+
+
+def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, method: str,
+                    class_names: list[str], dataset: str, progress=lambda it, **kw: it) -> dict:
+    """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S)."""
+    import h5py
+
+    from vskd.h5store import atomic_path, set_meta, write_index
+    from vskd.index import index_columns
+
+    lengths = []
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        write_index(h5, index_columns(samples))
+        images = h5.create_dataset("gaf", shape=(len(samples), 3, image_size, image_size),
+                                   dtype=np.float32, chunks=(1, 3, image_size, image_size))
+        for row, sample in enumerate(progress(samples, desc="encode GAF", unit="trial")):
+            acc = read_accelerometer(sample.sensor)
+            try:
+                images[row] = accelerometer_to_gaf(acc, image_size, method)
+            except ValueError as exc:
+                raise ValueError(f"{sample.sensor} (sample {sample.id}): {exc}") from exc
+            lengths.append(len(acc))
+        h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
+        set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size)
+    return {"trials": len(samples), "min_length": int(min(lengths)), "max_length": int(max(lengths))}

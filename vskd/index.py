@@ -1,0 +1,89 @@
+"""The sample index: one row per recording, the same type for every dataset.
+
+Splits are functions of the index (subjects, trials, labels), never file lists copied by
+hand. The index travels with the data: ``frames.h5`` and ``gaf.h5`` store its columns, so a
+training stage reads its samples and splits from the file it trains on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("cross_subject", "subject_specific")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One recording. ``label`` is 0-based; ``trial`` is the trial (or session) number."""
+
+    id: str
+    label: int
+    subject: int
+    trial: int
+    video: Path
+    sensor: Path
+
+
+def index_columns(samples: list[Sample]) -> dict[str, np.ndarray]:
+    """The columns stored beside the data in every HDF5 file."""
+    return {
+        "ids": np.array([s.id for s in samples], dtype=object),
+        "labels": np.array([s.label for s in samples], dtype=np.int64),
+        "subjects": np.array([s.subject for s in samples], dtype=np.int64),
+        "trials": np.array([s.trial for s in samples], dtype=np.int64),
+    }
+
+
+def _carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+    """Stratified by class, deterministic given the seed: the same samples every run."""
+    if fraction <= 0:
+        return train, train[:0]
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels[train]):
+        members = train[labels[train] == label]
+        n_val = int(round(len(members) * fraction))
+        n_val = min(n_val, len(members) - 1)  # never empty a class out of training
+        val.extend(rng.permutation(members)[:n_val].tolist())
+    val = np.array(sorted(val), dtype=np.int64)
+    return np.setdiff1d(train, val), val
+
+
+def make_split(
+    subjects: np.ndarray, trials: np.ndarray, labels: np.ndarray, cfg: dict, seed: int
+) -> dict[str, np.ndarray]:
+    """Row indices of the train, val and test parts.
+
+    cfg is a dataset's ``split`` block in params.yaml:
+      name: cross_subject     train on ``train_subjects``, test on every other subject
+      name: subject_specific  train on ``train_trials`` of every subject, test on the rest
+                              (the authors' UTD-MHAD protocol: trials 1-2 / 3-4)
+      val_fraction: f         this fraction of the training samples, stratified by class,
+                              is held out as validation; the test part is never touched.
+    """
+    name = cfg.get("name")
+    subjects, trials, labels = map(np.asarray, (subjects, trials, labels))
+    rows = np.arange(len(subjects))
+    if name == "cross_subject":
+        train_subjects = cfg.get("train_subjects")
+        if not train_subjects:
+            raise ValueError("split 'cross_subject' needs a non-empty 'train_subjects' list")
+        is_train = np.isin(subjects, train_subjects)
+    elif name == "subject_specific":
+        train_trials = cfg.get("train_trials")
+        if not train_trials:
+            raise ValueError("split 'subject_specific' needs a non-empty 'train_trials' list")
+        is_train = np.isin(trials, train_trials)
+    else:
+        raise ValueError(f"unknown split name {name!r}; expected one of {', '.join(SPLITS)}")
+    train, test = rows[is_train], rows[~is_train]
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(
+            f"split {name!r} leaves {len(train)} training and {len(test)} test samples; "
+            "check train_subjects / train_trials against the dataset"
+        )
+    train, val = _carve_validation(train, labels, float(cfg.get("val_fraction", 0)), seed)
+    return {"train": train, "val": val, "test": test}

@@ -1,0 +1,107 @@
+"""Reading and validating params.yaml.
+
+Every stage calls :func:`load_params` first, so a bad value stops the stage before any
+work, with a message that names the key (``teacher.lr``) and the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """A missing or invalid hyperparameter; the message names the key and the file."""
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: not found. Run the stage from the repository root.")
+    with open(path) as f:
+        params = yaml.safe_load(f)
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    validate(params, path)
+    return params
+
+
+def get(params: dict, dotted: str, path: str | Path = DEFAULT_PARAMS) -> Any:
+    """``get(p, "teacher.lr")``; a missing key is an error naming it."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"{path}: missing key '{dotted}'")
+        node = node[part]
+    return node
+
+
+def dataset_block(params: dict, name: str, path: str | Path = DEFAULT_PARAMS) -> dict:
+    from vskd.datasets import ADAPTERS
+
+    if name not in ADAPTERS:
+        raise ParamsError(
+            f"unknown dataset '{name}'. Known datasets: {', '.join(sorted(ADAPTERS))}."
+        )
+    block = params.get(name)
+    if not isinstance(block, dict):
+        raise ParamsError(f"{path}: dataset '{name}' has no block '{name}:' in params.yaml")
+    return block
+
+
+def _check(cond: bool, path, key: str, msg: str) -> None:
+    if not cond:
+        raise ParamsError(f"{path}: '{key}' {msg}")
+
+
+def _number(params, key, path, *, minimum=None, strictly_positive=False, integer=False):
+    value = get(params, key, path)
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    _check(ok_type and not isinstance(value, bool), path, key,
+           f"must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if strictly_positive:
+        _check(value > 0, path, key, f"must be > 0, got {value!r}")
+    if minimum is not None:
+        _check(value >= minimum, path, key, f"must be >= {minimum}, got {value!r}")
+    return value
+
+
+def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
+    """Reject values that would crash or silently mislead deep inside a stage."""
+    _number(params, "seed", path, integer=True, minimum=0)
+    for key in ("alpha", "beta", "gamma"):
+        _number(params, key, path, minimum=0)
+    _number(params, "temperature", path, strictly_positive=True)
+    datasets = get(params, "datasets", path)
+    _check(isinstance(datasets, list) and len(datasets) > 0, path, "datasets",
+           "must be a non-empty list of dataset names")
+    for name in datasets:
+        dataset_block(params, name, path)
+        _number(params, f"{name}.segments", path, integer=True, minimum=2)
+        split = get(params, f"{name}.split", path)
+        _check(isinstance(split, dict), path, f"{name}.split", "must be a mapping")
+        vf = _number(params, f"{name}.split.val_fraction", path, minimum=0)
+        _check(vf < 1, path, f"{name}.split.val_fraction", f"must be < 1, got {vf}")
+    _number(params, "frames.short_side", path, integer=True, minimum=16)
+    _number(params, "gaf.image_size", path, integer=True, minimum=16)
+    _check(get(params, "gaf.method", path) in ("summation", "difference"), path, "gaf.method",
+           "must be 'summation' or 'difference'")
+    teacher_in = _number(params, "teacher.input_size", path, integer=True, minimum=32)
+    _check(teacher_in <= get(params, "frames.short_side", path), path, "teacher.input_size",
+           "must not exceed frames.short_side (the crop is taken from the stored frames)")
+    for section in ("teacher", "student"):
+        _number(params, f"{section}.epochs", path, integer=True, strictly_positive=True)
+        _number(params, f"{section}.batch_size", path, integer=True, minimum=2)
+        _number(params, f"{section}.lr", path, strictly_positive=True)
+        _number(params, f"{section}.weight_decay", path, minimum=0)
+        _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
+               f"{section}.selection", "must be 'last' or 'best_val'")
+    _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
+    dropout = _number(params, "teacher.dropout", path, minimum=0)
+    _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
+    for key in ("distill.distance_weight", "distill.angle_weight"):
+        _number(params, key, path, minimum=0)
