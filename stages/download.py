@@ -1,0 +1,20 @@
+"""download@DATASET: put the raw recordings in data/DATASET/raw in the dataset's native layout."""
+
+from pathlib import Path
+
+from vskd.datasets import get_adapter
+from vskd.h5store import atomic_path
+from vskd.stage import run
+
+
+def body(name, params, block):
+    adapter = get_adapter(name)
+    out = Path("data") / name / "raw"
+    with atomic_path(out) as tmp:
+        summary = adapter.prepare_raw(block, tmp)
+        samples = adapter.scan(tmp, block)  # a layout the readers cannot use fails here, not later
+    return {"recordings": len(samples), **{k: v for k, v in summary.items() if k != "recordings"}}
+
+
+if __name__ == "__main__":
+    run("download", body)

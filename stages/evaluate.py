@@ -1,0 +1,15 @@
+"""evaluate@DATASET: test metrics of teacher, baseline and VSKD student -> metrics/DATASET.json."""
+
+from vskd.evaluate import evaluate
+from vskd.stage import run
+
+
+def body(name, params, block):
+    m = evaluate(name, f"data/{name}/gaf.h5", f"models/{name}/teacher_outputs.h5",
+                 f"models/{name}/student.pt", f"models/{name}/vskd.pt", split_cfg=block["split"],
+                 seed=params["seed"], metrics_path=f"metrics/{name}.json", plots_dir=f"metrics/{name}/plots")
+    return {k: round(m[k]["accuracy"], 4) for k in ("teacher", "student", "vskd", "gain")}
+
+
+if __name__ == "__main__":
+    run("evaluate", body)

@@ -1,0 +1,16 @@
+"""student@DATASET: the baseline ResNet18 GAF student, cross-entropy only."""
+
+from vskd.stage import run
+from vskd.train_student import train_student
+
+
+def body(name, params, block):
+    return train_student(
+        f"data/{name}/gaf.h5", f"models/{name}/student.pt", f"metrics/{name}/train/student",
+        cfg=params["student"], feature_dim=params["teacher"]["feature_dim"],
+        split_cfg=block["split"], seed=params["seed"],
+    )
+
+
+if __name__ == "__main__":
+    run("student", body)
