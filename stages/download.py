@@ -13,7 +13,8 @@ def body(name, params, block):
     with atomic_path(out) as tmp:
         summary = adapter.prepare_raw(block, tmp)
         samples = adapter.scan(tmp, block)  # a layout the readers cannot use fails here, not later
-    return {"recordings": len(samples), **{k: v for k, v in summary.items() if k != "recordings"}}
+    scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "out_dir"}
+    return {**scalars, "recordings": len(samples)}
 
 
 if __name__ == "__main__":

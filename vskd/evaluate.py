@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from vskd.gaf import GAFDataset

@@ -100,6 +100,8 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
         _number(params, f"{section}.weight_decay", path, minimum=0)
         _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
                f"{section}.selection", "must be 'last' or 'best_val'")
+    _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
+           "must be 'sgd' or 'adamw'")
     _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
     dropout = _number(params, "teacher.dropout", path, minimum=0)
     _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")

@@ -17,7 +17,8 @@ from vskd.index import make_split
 from vskd.losses import WeightedSum, dask_inputs
 from vskd.models.student import GAFStudent
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
-from vskd.training import fit, make_loader, open_live, predict, save_checkpoint, seed_everything
+from vskd.training import (fit, make_loader, open_live, save_checkpoint, seed_everything,
+                           validation_metrics)
 
 
 def train_student(gaf_path, model_path, live_dir, *, cfg: dict, feature_dim: int, split_cfg: dict,
@@ -60,13 +61,7 @@ def train_student(gaf_path, model_path, live_dir, *, cfg: dict, feature_dim: int
         return ce, {"ce": ce.detach()}, logits.detach(), y
 
     def evaluate():
-        if len(split["val"]) == 0:
-            return {}
-        (logits,), rows = predict(lambda b: (model(b[0]),), val_loader, desc="validate")
-        y = torch.from_numpy(index["labels"][rows])
-        logits = torch.from_numpy(logits)
-        return {"accuracy": float((logits.argmax(1) == y).float().mean()),
-                "loss": float(F.cross_entropy(logits, y))}
+        return validation_metrics(model, val_loader, index["labels"])
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     with open_live(live_dir) as live:

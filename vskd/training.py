@@ -64,6 +64,17 @@ def predict(forward: Callable[[tuple], tuple[torch.Tensor, ...]], loader, desc: 
     return [np.concatenate(o) for o in outputs], np.concatenate(rows)
 
 
+def validation_metrics(model: nn.Module, loader, labels: np.ndarray) -> dict:
+    """Accuracy and cross-entropy of ``model`` on a loader of (x, label, ..., row) batches."""
+    if len(loader.dataset) == 0:
+        return {}
+    (logits,), rows = predict(lambda b: (model(b[0]),), loader, desc="validate")
+    y = torch.from_numpy(labels[rows])
+    logits = torch.from_numpy(logits)
+    return {"accuracy": float((logits.argmax(1) == y).float().mean()),
+            "loss": float(nn.functional.cross_entropy(logits, y))}
+
+
 @dataclass
 class FitResult:
     state_dict: dict
@@ -110,7 +121,7 @@ def fit(
             n = len(target)
             seen += n
             correct += int((logits.argmax(1) == target).sum())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss) * n
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * n
         if scheduler is not None:

@@ -121,6 +121,7 @@ ACTIONS: tuple[str, ...] = (
 
 #: 1-based action numbers whose sensor is strapped to the right thigh (mid-point).
 THIGH_ACTIONS: frozenset[int] = frozenset({9, 10})
+LIMB_WIDTH = 1.6
 
 #: 1-based action pairs that are nearly identical for the wrist sensor but obvious
 #: in the video (see module docstring).
@@ -314,7 +315,7 @@ def _make_subject(seed: int, subject: int) -> _Subject:
         bg_bottom=np.clip(bg * rng.uniform(0.8, 1.05), 0, 1).astype(np.float32),
         floor=colour(0.35, 0.65),
         tex_phase=rng.uniform(0, 2 * np.pi, size=4),
-        px_per_m_rel=rng.uniform(0.30, 0.36),
+        px_per_m_rel=rng.uniform(0.38, 0.42),
         x_offset_rel=rng.uniform(-0.08, 0.08),
     )
 
@@ -704,6 +705,8 @@ def _render(subj: _Subject, tr: _Trial, width: int, height: int, fps: float) -> 
     P = {name: px(name) for name in J}
     # (from, to, radius in metres, colour, depth bias): arms drawn over the torso, legs under
     segs = []
+    # limbs drawn LIMB_WIDTH times thicker than life: a stylised figure whose limbs stay a few
+    # pixels wide after the frames stage shrinks the video to 64 px
     for side in ("l", "r"):
         segs += [
             (side + "_hip", side + "_knee", 0.065, subj.trousers, -0.002),
@@ -719,7 +722,7 @@ def _render(subj: _Subject, tr: _Trial, width: int, height: int, fps: float) -> 
         # painter's algorithm: sort by mean depth (towards camera = larger z = later)
         order = sorted(segs, key=lambda s: 0.5 * (P[s[0]][2][i] + P[s[1]][2][i]) + s[4])
         for a, b, rad, col, _ in order:
-            _draw_capsule(img, P[a][0][i], P[a][1][i], P[b][0][i], P[b][1][i], rad * k, col)
+            _draw_capsule(img, P[a][0][i], P[a][1][i], P[b][0][i], P[b][1][i], LIMB_WIDTH * rad * k, col)
         hx, hy = P["head"][0][i], P["head"][1][i]
         _draw_capsule(img, hx, hy, hx, hy, hr, subj.skin)
         _draw_capsule(img, hx, hy - 0.45 * hr, hx, hy - 0.45 * hr, 0.62 * hr, subj.hair)  # hair cap
