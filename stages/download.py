@@ -13,8 +13,9 @@ def body(name, params, block):
     with atomic_path(out) as tmp:
         summary = adapter.prepare_raw(block, tmp)
         samples = adapter.scan(tmp, block)  # a layout the readers cannot use fails here, not later
+        counts = adapter.census(tmp, block, samples)
     scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and k != "out_dir"}
-    return {**scalars, "recordings": len(samples)}
+    return {**scalars, "recordings": len(samples), **counts}
 
 
 if __name__ == "__main__":

@@ -1,18 +1,23 @@
-"""frames@DATASET: decode every video with PyAV into data/DATASET/frames.h5."""
+"""frames@DATASET: decode every video (or frame folder) into data/DATASET/frames.h5."""
 
 from pathlib import Path
 
 from vskd.datasets import get_adapter
 from vskd.frames import build_frames_store
+from vskd.params import runtime_block
 from vskd.stage import run
 from vskd.training import progress
 
 
 def body(name, params, block):
     adapter = get_adapter(name)
-    samples = adapter.scan(Path("data") / name / "raw", block)
-    return build_frames_store(samples, Path("data") / name / "frames.h5", params["frames"]["short_side"],
-                              adapter.class_names(block), name, progress=progress)
+    raw = Path("data") / name / "raw"
+    samples = adapter.scan(raw, block)
+    summary = build_frames_store(samples, Path("data") / name / "frames.h5", params["frames"]["short_side"],
+                                 adapter.class_names(raw, block), name, progress=progress,
+                                 read_video=lambda path, side: adapter.read_video(path, side, block),
+                                 on_bad_sample=runtime_block(params)["on_bad_sample"])
+    return {**summary, **adapter.census(raw, block, samples)}
 
 
 if __name__ == "__main__":

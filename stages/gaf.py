@@ -1,20 +1,33 @@
-"""gaf@DATASET: encode every accelerometer trial as a GAF image into data/DATASET/gaf.h5."""
+"""gaf@DATASET: encode every accelerometer trial as a GAF image into data/DATASET/gaf.h5.
+
+Recordings without a usable file for the chosen sensor are left out (the video teacher still
+has them) and counted in the summary line.
+"""
 
 from pathlib import Path
 
 from vskd.datasets import get_adapter
 from vskd.gaf import build_gaf_store
+from vskd.params import runtime_block
 from vskd.stage import run
 from vskd.training import progress
 
 
 def body(name, params, block):
     adapter = get_adapter(name)
-    samples = adapter.scan(Path("data") / name / "raw", block)
+    raw = Path("data") / name / "raw"
+    samples = adapter.scan(raw, block)
+    usable = [s for s in samples if s.sensor is not None]
+    if not usable:
+        raise FileNotFoundError(f"{raw}: none of the {len(samples)} recordings has a file for the "
+                                f"sensor chosen by '{name}.sensor' ({block.get('sensor')}). Add that "
+                                "sensor's data to the source and rerun the download stage, or choose another.")
     cfg = params["gaf"]
-    return build_gaf_store(samples, adapter.read_accelerometer, Path("data") / name / "gaf.h5",
-                           cfg["image_size"], cfg["method"], adapter.class_names(block), name,
-                           progress=progress)
+    summary = build_gaf_store(usable, lambda path: adapter.read_accelerometer(path, block),
+                              Path("data") / name / "gaf.h5", cfg["image_size"], cfg["method"],
+                              adapter.class_names(raw, block), name, progress=progress,
+                              on_bad_sample=runtime_block(params)["on_bad_sample"])
+    return {**summary, **adapter.census(raw, block, samples)}
 
 
 if __name__ == "__main__":

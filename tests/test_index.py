@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vskd.index import make_split
+from vskd.index import id_listing, make_split
 
 
 def table():
@@ -49,3 +49,18 @@ def test_bad_split_configs(cfg, message):
     subjects, trials, labels = table()
     with pytest.raises(ValueError, match=message):
         make_split(subjects, trials, labels, cfg, 0)
+
+
+def test_cross_session_uses_the_session_column():
+    subjects, sessions, labels = table()          # the trial column holds the session (MMAct)
+    split = make_split(subjects, sessions, labels, {"name": "cross_session", "train_sessions": [1, 2, 3]}, 0)
+    assert set(sessions[split["train"]]) == {1, 2, 3} and set(sessions[split["test"]]) == {4}
+    assert len(split["test"]) == 24
+    with pytest.raises(ValueError, match="'cross_session' needs a non-empty 'train_sessions'"):
+        make_split(subjects, sessions, labels, {"name": "cross_session"}, 0)
+
+
+def test_id_listing():
+    assert id_listing([]) == 0
+    assert id_listing(["a", "b"]) == "2 (a, b)"
+    assert id_listing([f"x{i}" for i in range(8)], limit=3) == "8 (x0, x1, x2, ...)"

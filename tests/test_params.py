@@ -44,3 +44,33 @@ def test_missing_key_is_named(params):
     del params["student"]["epochs"]
     with pytest.raises(ParamsError, match="missing key 'student.epochs'"):
         validate(params, "params.yaml")
+
+
+@pytest.mark.parametrize("dataset, key, value, message", [
+    ("berkeley_mhad", "sensor.shimmer", 7, "'berkeley_mhad.sensor.shimmer' must be an integer in 1..6"),
+    ("berkeley_mhad", "video.bayer", "rgb", "'berkeley_mhad.video.bayer' must be one of none, grbg"),
+    ("berkeley_mhad", "sensor.rate_hz", -5, "'berkeley_mhad.sensor.rate_hz' must be a number >= 0"),
+    ("mmact", "sensor.device", "pocket", "'mmact.sensor.device' must be 'phone' or 'watch'"),
+    ("mmact", "split.name", "subject_specific", "'mmact.split.name' must be one of cross_subject, cross_session"),
+    ("mmact", "split.train_subjects", [], "'mmact.split.train_subjects' must be a non-empty list"),
+    ("utd_mhad", "split.name", "random", "'utd_mhad.split.name' must be 'subject_specific'.* or 'cross_subject'"),
+    ("utd_mhad", "video", {"camera": 1}, "'utd_mhad.video' must be \\{\\}"),
+    ("utd_mhad", "download.urls", ["ftp://x/y.zip"], "'utd_mhad.download.urls' must be a list of http"),
+    ("utd_mhad", "source", None, "'utd_mhad.source' must be a string"),
+])
+def test_real_dataset_blocks_are_checked(params, dataset, key, value, message):
+    for name in ("utd_mhad", "berkeley_mhad", "mmact"):
+        params["datasets"] = [name]
+        validate(params, "params.yaml")                  # the committed blocks are valid
+    params["datasets"] = [dataset]
+    node = params[dataset]
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    with pytest.raises(ParamsError, match=message):
+        validate(params, "params.yaml")
+
+
+def test_default_run_stays_synthetic(params):
+    assert params["datasets"] == ["synthetic"]

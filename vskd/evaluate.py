@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from vskd.gaf import GAFDataset
@@ -20,7 +21,7 @@ from vskd.h5store import atomic_path, get_meta, open_store, read_index
 from vskd.index import make_split
 from vskd.models.student import GAFStudent
 from vskd.teacher_outputs import TeacherOutputs
-from vskd.training import load_checkpoint, make_loader, predict
+from vskd.training import Runtime, load_checkpoint, make_loader, predict
 
 MODELS = ("teacher", "student", "vskd")
 
@@ -33,14 +34,17 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict:
     }
 
 
-def student_predictions(checkpoint_path, stage: str, gaf_path, rows) -> tuple[np.ndarray, str]:
+def student_predictions(checkpoint_path, stage: str, gaf_path, rows, device=None) -> tuple[np.ndarray, str]:
     """Test predictions of a student checkpoint, and how its epoch was selected."""
     ckpt = load_checkpoint(checkpoint_path, stage)
     model = GAFStudent(**ckpt["config"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
-    loader = make_loader(GAFDataset(gaf_path, rows), 64, shuffle=False, seed=0)
-    (logits,), out_rows = predict(lambda b: (model(b[0]),), loader, desc=f"{stage} test")
+    device = torch.device("cpu") if device is None else device
+    model.to(device)
+    loader = make_loader(GAFDataset(gaf_path, rows), 64, shuffle=False, seed=0,
+                         runtime=Runtime(device=device))
+    (logits,), out_rows = predict(lambda b: (model(b[0]),), loader, desc=f"{stage} test", device=device)
     assert np.array_equal(out_rows, rows)
     return logits.argmax(1), ckpt["selection"]
 
@@ -80,19 +84,28 @@ def write_confusion(directory: Path, name: str, y_true, y_pred, class_names: lis
 
 
 def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_path, vskd_path, *,
-             split_cfg: dict, seed: int, metrics_path, plots_dir) -> dict:
+             split_cfg: dict, seed: int, metrics_path, plots_dir, device=None) -> dict:
+    """``device``: where the students run (``runtime.device``); the teacher's outputs are stored.
+
+    Test samples the frames or teacher stage skipped (``runtime.on_bad_sample: skip``) have no
+    teacher output: all three models are scored without them, and ``split.skipped`` counts them.
+    """
     with open_store(gaf_path, "gaf") as h5:
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
     test = split["test"]
+    teacher = TeacherOutputs(teacher_outputs_path)
+    no_output = np.array([i not in teacher.row_of and i in teacher.skipped for i in index["ids"][test]],
+                         dtype=bool)
+    test = test[~no_output]
     y_true = index["labels"][test]
 
-    teacher = TeacherOutputs(teacher_outputs_path)
     predictions, selection = {}, {"teacher": teacher.selection}
     predictions["teacher"] = teacher.logits[teacher.rows_for(index["ids"][test], y_true)].argmax(1)
-    predictions["student"], selection["student"] = student_predictions(student_path, "student", gaf_path, test)
-    predictions["vskd"], selection["vskd"] = student_predictions(vskd_path, "distill", gaf_path, test)
+    predictions["student"], selection["student"] = student_predictions(student_path, "student", gaf_path,
+                                                                       test, device)
+    predictions["vskd"], selection["vskd"] = student_predictions(vskd_path, "distill", gaf_path, test, device)
     k = len(class_names)
     metrics: dict = {
         "dataset": dataset,
@@ -100,6 +113,8 @@ def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_path, vskd_pa
                   "test": len(test)},
         "selection": selection,
     }
+    if no_output.any():
+        metrics["split"]["skipped"] = int(no_output.sum())
     for name in MODELS:
         metrics[name] = scores(y_true, predictions[name], k)
     metrics["gain"] = {m: metrics["vskd"][m] - metrics["student"][m] for m in ("accuracy", "macro_f1")}

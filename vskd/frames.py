@@ -170,20 +170,41 @@ class ClipDataset(torch.utils.data.Dataset):
 
 
 def build_frames_store(samples, out_path: str | Path, short_side: int, class_names: list[str],
-                       dataset: str, progress=lambda it, **kw: it) -> dict:
-    """Decode every sample's video into ``out_path`` (atomically). Returns a summary."""
+                       dataset: str, progress=lambda it, **kw: it, read_video=decode_video,
+                       on_bad_sample: str = "error") -> dict:
+    """Decode every sample's video into ``out_path`` (atomically). Returns a summary.
+
+    ``read_video(path, short_side)`` gives (T, H, W, 3) uint8 frames: ``decode_video`` for
+    video files; a dataset adapter passes its own reader (Berkeley-MHAD's PGM folders).
+    A video that cannot be read stops the stage, or with ``on_bad_sample="skip"`` is left
+    out, counted (``skipped``) and recorded in the store's ``skipped`` attribute.
+    """
+    from vskd.badsamples import BadSampleError, BadSamples
     from vskd.h5store import atomic_path, set_meta, write_index
     from vskd.index import index_columns
 
-    lengths = []
+    bad = BadSamples(on_bad_sample)
+    lengths, kept = [], []
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
-        write_index(h5, index_columns(samples))
         group = h5.create_group("frames")
         for sample in progress(samples, desc="decode video", unit="video"):
-            frames = decode_video(sample.video, short_side)
+            try:
+                frames = read_video(sample.video, short_side)
+            except (ValueError, OSError) as exc:  # VideoError, an adapter's LayoutError, I/O
+                bad.handle(sample.id, sample.video, str(exc))
+                continue
+            if len(frames) == 0:
+                bad.handle(sample.id, sample.video, "no frames. Replace the recording")
+                continue
             group.create_dataset(sample.id, data=frames, chunks=(1, *frames.shape[1:]))
             lengths.append(len(frames))
+            kept.append(sample)
+        if not kept:
+            raise BadSampleError(f"{out_path}: none of the {len(samples)} videos could be read "
+                                 f"({len(bad.skipped)} skipped); nothing to train on")
+        write_index(h5, index_columns(kept))
         h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
-        set_meta(h5, class_names=class_names, dataset=dataset, short_side=short_side)
-    return {"videos": len(samples), "frames": int(sum(lengths)),
-            "min_frames": int(min(lengths)), "max_frames": int(max(lengths))}
+        set_meta(h5, class_names=class_names, dataset=dataset, short_side=short_side,
+                 skipped=bad.skipped)
+    return {"videos": len(kept), "frames": int(sum(lengths)),
+            "min_frames": int(min(lengths)), "max_frames": int(max(lengths)), **bad.summary()}

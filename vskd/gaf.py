@@ -102,25 +102,53 @@ class GAFDataset(torch.utils.data.Dataset):
 
 
 def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, method: str,
-                    class_names: list[str], dataset: str, progress=lambda it, **kw: it) -> dict:
-    """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S)."""
+                    class_names: list[str], dataset: str, progress=lambda it, **kw: it,
+                    on_bad_sample: str = "error") -> dict:
+    """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S).
+
+    A recording that cannot be read or encoded (a bad file, NaN or inf, all three axes
+    constant: a dead sensor) stops the stage, or with ``on_bad_sample="skip"`` is left out,
+    counted (``skipped``) and recorded in the store's ``skipped`` attribute. One or two
+    constant axes are kept (their GAF channel is constant) and counted (``constant_axis``).
+    """
     import h5py
 
+    from vskd.badsamples import BadSampleError, BadSamples
     from vskd.h5store import atomic_path, set_meta, write_index
-    from vskd.index import index_columns
+    from vskd.index import id_listing, index_columns
 
-    lengths = []
+    bad = BadSamples(on_bad_sample)
+    lengths, kept, constant_axis = [], [], []
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
-        write_index(h5, index_columns(samples))
         images = h5.create_dataset("gaf", shape=(len(samples), 3, image_size, image_size),
+                                   maxshape=(None, 3, image_size, image_size),
                                    dtype=np.float32, chunks=(1, 3, image_size, image_size))
-        for row, sample in enumerate(progress(samples, desc="encode GAF", unit="trial")):
-            acc = read_accelerometer(sample.sensor)
+        for sample in progress(samples, desc="encode GAF", unit="trial"):
             try:
-                images[row] = accelerometer_to_gaf(acc, image_size, method)
-            except ValueError as exc:
-                raise ValueError(f"{sample.sensor} (sample {sample.id}): {exc}") from exc
+                acc = read_accelerometer(sample.sensor)
+                image = accelerometer_to_gaf(acc, image_size, method)
+            except (ValueError, OSError) as exc:  # the reader's LayoutError, NaN/inf, shape, I/O
+                bad.handle(sample.id, sample.sensor, str(exc))
+                continue
+            constant = np.ptp(np.asarray(acc, dtype=np.float64), axis=0) < CONSTANT_RANGE
+            if constant.all():
+                bad.handle(sample.id, sample.sensor, "all three accelerometer axes are constant "
+                           "(a dead or disconnected sensor); replace or remove the recording")
+                continue
+            if constant.any():
+                constant_axis.append(sample.id)
+            images[len(kept)] = image
             lengths.append(len(acc))
+            kept.append(sample)
+        if not kept:
+            raise BadSampleError(f"{out_path}: none of the {len(samples)} sensor recordings could be "
+                                 f"encoded ({len(bad.skipped)} skipped); nothing to train on")
+        images.resize(len(kept), axis=0)
+        write_index(h5, index_columns(kept))
         h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
-        set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size)
-    return {"trials": len(samples), "min_length": int(min(lengths)), "max_length": int(max(lengths))}
+        set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size,
+                 skipped=bad.skipped)
+    summary = {"trials": len(kept), "min_length": int(min(lengths)), "max_length": int(max(lengths))}
+    if constant_axis:
+        summary["constant_axis"] = id_listing(constant_axis)
+    return {**summary, **bad.summary()}

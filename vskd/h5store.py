@@ -8,6 +8,7 @@ no file that DVC or a later stage could take as complete.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     _remove(tmp)
+    _remove_stale(final)
     try:
         yield tmp
         if final.is_dir() and not final.is_symlink():
@@ -36,6 +38,25 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _remove_stale(final: Path) -> None:
+    """Temporaries of ``final`` left by a writer that was killed (SIGKILL, power loss): its
+    process is gone, the file was never renamed and never will be."""
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

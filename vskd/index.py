@@ -12,19 +12,33 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("cross_subject", "subject_specific")
+SPLITS = ("cross_subject", "subject_specific", "cross_session")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One recording. ``label`` is 0-based; ``trial`` is the trial (or session) number."""
+    """One recording. ``label`` is 0-based; ``trial`` is the trial (or session) number.
+
+    ``video`` is a video file, or a folder of frame images (Berkeley-MHAD); ``sensor`` is
+    None when the recording has no usable file for the sensor chosen in params.yaml (such a
+    recording can still train the video teacher; the GAF stage leaves it out and counts it).
+    """
 
     id: str
     label: int
     subject: int
     trial: int
     video: Path
-    sensor: Path
+    sensor: Path | None
+
+
+def id_listing(ids, limit: int = 6) -> int | str:
+    """0, or 'N (id1, id2, ...)' for stage summaries: counted and named, never silent."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    shown = ", ".join(map(str, ids[:limit]))
+    return f"{len(ids)} ({shown}{', ...' if len(ids) > limit else ''})"
 
 
 def index_columns(samples: list[Sample]) -> dict[str, np.ndarray]:
@@ -61,6 +75,8 @@ def make_split(
       name: cross_subject     train on ``train_subjects``, test on every other subject
       name: subject_specific  train on ``train_trials`` of every subject, test on the rest
                               (the authors' UTD-MHAD protocol: trials 1-2 / 3-4)
+      name: cross_session     train on ``train_sessions``, test on the other sessions; the
+                              ``trials`` column holds the session (MMAct: sessions 1-4 / 5)
       val_fraction: f         this fraction of the training samples, stratified by class,
                               is held out as validation; the test part is never touched.
     """
@@ -77,13 +93,18 @@ def make_split(
         if not train_trials:
             raise ValueError("split 'subject_specific' needs a non-empty 'train_trials' list")
         is_train = np.isin(trials, train_trials)
+    elif name == "cross_session":
+        train_sessions = cfg.get("train_sessions")
+        if not train_sessions:
+            raise ValueError("split 'cross_session' needs a non-empty 'train_sessions' list")
+        is_train = np.isin(trials, train_sessions)
     else:
         raise ValueError(f"unknown split name {name!r}; expected one of {', '.join(SPLITS)}")
     train, test = rows[is_train], rows[~is_train]
     if len(train) == 0 or len(test) == 0:
         raise ValueError(
             f"split {name!r} leaves {len(train)} training and {len(test)} test samples; "
-            "check train_subjects / train_trials against the dataset"
+            "check train_subjects / train_trials / train_sessions against the dataset"
         )
     train, val = _carve_validation(train, labels, float(cfg.get("val_fraction", 0)), seed)
     return {"train": train, "val": val, "test": test}

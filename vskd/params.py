@@ -80,12 +80,7 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _check(isinstance(datasets, list) and len(datasets) > 0, path, "datasets",
            "must be a non-empty list of dataset names")
     for name in datasets:
-        dataset_block(params, name, path)
-        _number(params, f"{name}.segments", path, integer=True, minimum=2)
-        split = get(params, f"{name}.split", path)
-        _check(isinstance(split, dict), path, f"{name}.split", "must be a mapping")
-        vf = _number(params, f"{name}.split.val_fraction", path, minimum=0)
-        _check(vf < 1, path, f"{name}.split.val_fraction", f"must be < 1, got {vf}")
+        _validate_dataset(params, name, path)
     _number(params, "frames.short_side", path, integer=True, minimum=16)
     _number(params, "gaf.image_size", path, integer=True, minimum=16)
     _check(get(params, "gaf.method", path) in ("summation", "difference"), path, "gaf.method",
@@ -103,7 +98,92 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
            "must be 'sgd' or 'adamw'")
     _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
+    _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
     dropout = _number(params, "teacher.dropout", path, minimum=0)
     _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
     for key in ("distill.distance_weight", "distill.angle_weight"):
         _number(params, key, path, minimum=0)
+    if "seeds" in params:
+        seeds = params["seeds"]
+        _check(isinstance(seeds, list) and len(seeds) > 0
+               and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
+               path, "seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    _validate_runtime(params, path)
+
+
+# The `runtime` block: how stages run, not what they compute (README, "Robustness, resume
+# and scale-out"). Optional; a missing key takes its default.
+RUNTIME_DEFAULTS = {"device": "auto", "distributed": {"nproc_per_node": 1, "backend": "auto"},
+                    "resume": True, "on_bad_sample": "error"}
+
+
+def runtime_block(params: dict) -> dict:
+    """``params['runtime']`` with the defaults filled in."""
+    given = params.get("runtime") or {}
+    out = {**RUNTIME_DEFAULTS, **given}
+    out["distributed"] = {**RUNTIME_DEFAULTS["distributed"], **(given.get("distributed") or {})}
+    return out
+
+
+def _validate_runtime(params: dict, path) -> None:
+    given = params.get("runtime", {})
+    _check(isinstance(given, dict), path, "runtime", "must be a mapping")
+    for key in given:
+        _check(key in RUNTIME_DEFAULTS, path, f"runtime.{key}",
+               f"is not a runtime setting (known: {', '.join(RUNTIME_DEFAULTS)})")
+    distributed = given.get("distributed", {})
+    _check(isinstance(distributed, dict), path, "runtime.distributed",
+           "must be a mapping (nproc_per_node, backend)")
+    for key in distributed:
+        _check(key in RUNTIME_DEFAULTS["distributed"], path, f"runtime.distributed.{key}",
+               "is not a setting (known: nproc_per_node, backend)")
+    rt = runtime_block(params)
+    _check(rt["device"] in ("auto", "cpu", "cuda"), path, "runtime.device",
+           f"must be auto, cpu or cuda, got {rt['device']!r}")
+    nproc = rt["distributed"]["nproc_per_node"]
+    _check(isinstance(nproc, int) and not isinstance(nproc, bool) and nproc >= 1, path,
+           "runtime.distributed.nproc_per_node", f"must be an integer >= 1, got {nproc!r}")
+    backend = rt["distributed"]["backend"]
+    _check(backend in ("auto", "gloo", "nccl"), path, "runtime.distributed.backend",
+           f"must be auto, gloo or nccl, got {backend!r}")
+    _check(not (backend == "nccl" and rt["device"] == "cpu"), path, "runtime.distributed.backend",
+           "is nccl, which needs CUDA: use gloo or auto with runtime.device cpu")
+    _check(isinstance(rt["resume"], bool), path, "runtime.resume", f"must be true or false, got {rt['resume']!r}")
+    _check(rt["on_bad_sample"] in ("error", "skip"), path, "runtime.on_bad_sample",
+           f"must be 'error' or 'skip', got {rt['on_bad_sample']!r}")
+
+
+_SPLIT_LISTS = {"cross_subject": "train_subjects", "subject_specific": "train_trials",
+                "cross_session": "train_sessions"}
+
+
+def _validate_dataset(params: dict, name: str, path) -> None:
+    from vskd.datasets import get_adapter
+
+    block = dataset_block(params, name, path)
+    _check(isinstance(get(params, f"{name}.source", path), str), path, f"{name}.source",
+           "must be a string: a local folder or archive, or \"\"")
+    download = get(params, f"{name}.download", path)
+    _check(isinstance(download, dict), path, f"{name}.download", "must be a mapping")
+    urls = download.get("urls", [])
+    _check(isinstance(urls, list) and all(isinstance(u, str) and u.startswith(("http://", "https://"))
+                                          for u in urls),
+           path, f"{name}.download.urls", f"must be a list of http(s) URLs, got {urls!r}")
+    for key in ("sha256", "sizes"):
+        _check(isinstance(download.get(key, {}), dict), path, f"{name}.download.{key}",
+               "must be a mapping from file name to value")
+    _number(params, f"{name}.segments", path, integer=True, minimum=2)
+    split = get(params, f"{name}.split", path)
+    _check(isinstance(split, dict), path, f"{name}.split", "must be a mapping")
+    for key, message in get_adapter(name).check_params(block):
+        raise ParamsError(f"{path}: '{name}.{key}' {message}")
+    split_name = get(params, f"{name}.split.name", path)
+    _check(split_name in _SPLIT_LISTS, path, f"{name}.split.name",
+           f"must be one of {', '.join(_SPLIT_LISTS)}, got {split_name!r}")
+    members = get(params, f"{name}.split.{_SPLIT_LISTS[split_name]}", path)
+    _check(isinstance(members, list) and len(members) > 0
+           and all(isinstance(m, int) and not isinstance(m, bool) for m in members),
+           path, f"{name}.split.{_SPLIT_LISTS[split_name]}",
+           f"must be a non-empty list of integers for split '{split_name}', got {members!r}")
+    vf = _number(params, f"{name}.split.val_fraction", path, minimum=0)
+    _check(vf < 1, path, f"{name}.split.val_fraction", f"must be < 1, got {vf}")

@@ -39,6 +39,9 @@ class TeacherOutputs:
             self.features = h5["features"][()]
             self.class_names = get_meta(h5, "class_names")
             self.selection = get_meta(h5, "selection")
+            # id -> reason for the samples the frames or teacher stage left out
+            # (runtime.on_bad_sample: skip); absent from stores written before that setting.
+            self.skipped = get_meta(h5, "skipped") if "skipped" in h5.attrs else {}
         self.ids, self.labels = index["ids"], index["labels"]
         self.row_of = {sample_id: i for i, sample_id in enumerate(self.ids)}
 

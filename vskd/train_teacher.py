@@ -17,22 +17,32 @@ import torch
 import torch.nn.functional as F
 
 from vskd import teacher_outputs
+from vskd.badsamples import SKIP_HINT, BadSamples
 from vskd.frames import ClipDataset
 from vskd.h5store import get_meta, open_store, read_index
-from vskd.index import make_split
+from vskd.index import id_listing, make_split
 from vskd.models.trn import TRNTeacher
-from vskd.training import (fit, make_loader, open_live, predict, save_checkpoint, seed_everything,
-                           validation_metrics)
+from vskd.training import (ResumeFile, fit, make_loader, open_live, predict, save_checkpoint,
+                           seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
-def _check_lengths(frames_path: Path, h5: h5py.File, ids, segments: int) -> None:
+def _check_lengths(frames_path: Path, h5: h5py.File, ids, segments: int,
+                   on_bad_sample: str = "error") -> dict[str, str]:
+    """Videos with fewer frames than segments: an error naming them all, or with
+    ``on_bad_sample: skip`` the id -> reason of each, to leave out (TSN would repeat frames)."""
     lengths = h5["lengths"][()]
-    short = [f"{ids[i]} ({lengths[i]} frames)" for i in np.flatnonzero(lengths < segments)]
-    if short:
+    rows = np.flatnonzero(lengths < segments)
+    if len(rows) and on_bad_sample != "skip":
+        short = [f"{ids[i]} ({lengths[i]} frames)" for i in rows]
         raise ValueError(
             f"{frames_path}: {len(short)} video(s) have fewer frames than the {segments} segments: "
-            + ", ".join(short[:10]) + ". Lower '<dataset>.segments' or remove these recordings."
+            + ", ".join(short[:10]) + ". Lower '<dataset>.segments' or remove these recordings, "
+            + SKIP_HINT + "."
         )
+    bad = BadSamples("skip")
+    for i in rows:
+        bad.handle(ids[i], frames_path, f"{lengths[i]} frames, fewer than the {segments} segments")
+    return bad.skipped
 
 
 def build_teacher(num_classes: int, segments: int, cfg: dict, seed: int) -> TRNTeacher:
@@ -41,78 +51,140 @@ def build_teacher(num_classes: int, segments: int, cfg: dict, seed: int) -> TRNT
                       partial_bn=bool(cfg["partial_bn"]), seed=seed)
 
 
+def param_groups(model: TRNTeacher, lr: float, head_lr_mult: float) -> list[dict]:
+    """Backbone at ``lr``; ``new_fc`` and the relation module at ``lr * head_lr_mult``.
+
+    Why the head gets its own rate: TSN initialises ``new_fc`` N(0, 0.001), a scale meant
+    for SGD, whose steps are proportional to the gradient. Adam's steps are about ``lr``
+    per weight whatever the gradient, so at lr 1e-3 the first updates overwrite those
+    0.001 weights with the gradient's sign, and almost every feature unit ends up negative
+    for every input. The relation module starts with a ReLU, so those units never get a
+    gradient again. Measured on the synthetic default: 1 of 256 units alive after one
+    epoch at 1e-3 for all, about 100 alive with the head at 1e-4.
+    """
+    head = list(model.new_fc.parameters()) + list(model.consensus.parameters())
+    head_ids = {id(p) for p in head}
+    backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    return [{"params": backbone, "lr": lr},
+            {"params": [p for p in head if p.requires_grad], "lr": lr * head_lr_mult}]
+
+
 def train_teacher(frames_path, model_path, outputs_path, live_dir, *, cfg: dict, segments: int,
-                  split_cfg: dict, seed: int) -> dict:
+                  split_cfg: dict, seed: int, runtime: dict | None = None) -> dict:
+    """``runtime``: params.yaml's ``runtime`` block (device, resume, on_bad_sample; DDP under
+    torchrun)."""
+    rt = start_runtime(runtime)
+    try:
+        summary = _train(rt, frames_path, model_path, outputs_path, live_dir, cfg=cfg,
+                         segments=segments, split_cfg=split_cfg, seed=seed,
+                         on_bad_sample=(runtime or {}).get("on_bad_sample", "error"))
+        rt.barrier()  # the other processes wait until rank 0 has written the outputs
+    finally:
+        stop_runtime(rt)
+    return summary
+
+
+def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments, split_cfg, seed,
+           on_bad_sample) -> dict:
     frames_path = Path(frames_path)
     seed_everything(seed)
     with open_store(frames_path, "frames") as h5:
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
-        _check_lengths(frames_path, h5, index["ids"], segments)
+        # Samples the frames stage left out, and videos too short for the segments: no
+        # teacher output; the distill and evaluate stages leave them out, counted.
+        skipped = get_meta(h5, "skipped") if "skipped" in h5.attrs else {}
+        short = _check_lengths(frames_path, h5, index["ids"], segments, on_bad_sample)
+    skipped = {**skipped, **short}
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
+    usable = ~np.isin(index["ids"], list(short))
+    split = {part: rows[usable[rows]] for part, rows in split.items()}
 
     model = build_teacher(len(class_names), segments, cfg, seed)
     if cfg.get("pretrained"):
         from vskd.models.bninception import load_bninception_weights
 
         report = load_bninception_weights(model, cfg["pretrained"])
-        print(f"teacher: ImageNet weights from {cfg['pretrained']}: {report}")
+        if rt.is_main:
+            print(f"teacher: ImageNet weights from {cfg['pretrained']}: {report}")
 
     def clips(rows, train):
         return ClipDataset(frames_path, rows, segments, cfg["input_size"], train=train,
                            scales=cfg["scales"], flip=cfg["flip"], seed=seed)
 
     workers = int(cfg.get("num_workers", 0))
-    train_loader = make_loader(clips(split["train"], True), cfg["batch_size"], shuffle=True,
-                               seed=seed, num_workers=workers, drop_last=True)
+    train_loader = make_loader(clips(split["train"], True),
+                               rt.local_batch(cfg["batch_size"], "teacher.batch_size"), shuffle=True,
+                               seed=seed, num_workers=workers, drop_last=True, runtime=rt)
     val_loader = make_loader(clips(split["val"], False), cfg["batch_size"], shuffle=False,
-                             seed=seed, num_workers=workers)
+                             seed=seed, num_workers=workers, runtime=rt)
+    net = rt.wrap(model)
 
     def step(batch):
         x, y, _ = batch
-        logits = model(x)
+        logits = net(x)
         loss = F.cross_entropy(logits, y)
         return loss, {"ce": loss.detach()}, logits.detach(), y
 
     def evaluate():
-        return validation_metrics(model, val_loader, index["labels"])
+        return validation_metrics(model, val_loader, index["labels"], device=rt.device)
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = param_groups(model, cfg["lr"], cfg.get("head_lr_mult", 1.0))
     if cfg["optimizer"] == "sgd":  # the authors' choice, with ImageNet weights
-        optimizer = torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
+        optimizer = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"],
                                     weight_decay=cfg["weight_decay"])
     else:
         # From scratch, SGD barely moves BN-Inception in a CPU-sized budget; Adam does. The
         # decay must be decoupled (AdamW): Adam's L2 term, divided by the tiny gradient scale
         # of the 0.001-initialised new_fc, drives it to zero and the teacher to a constant.
-        optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        optimizer = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg["lr_steps"], gamma=0.1)
-    with open_live(live_dir) as live:
+    resume = None
+    if rt.resume:
+        resume = ResumeFile(model_path, "teacher", {
+            "cfg": cfg, "segments": segments, "split": split_cfg, "seed": seed,
+            "on_bad_sample": on_bad_sample, "inputs": ResumeFile.file_identity(frames_path)}, rt)
+    with open_live(live_dir, rt) as live:
         result = fit(model, step, evaluate, train_loader, optimizer, cfg["epochs"], live,
                      selection=cfg["selection"], scheduler=scheduler,
-                     max_grad_norm=cfg.get("clip_grad_norm"), desc="teacher")
+                     max_grad_norm=cfg.get("clip_grad_norm"), desc="teacher", seed=seed, runtime=rt,
+                     resume=resume, generators=(model.consensus.generator,))
+
+    summary = {"epoch": result.epoch, "selection": result.selection,
+               "train": len(split["train"]), "val": len(split["val"]), "test": len(split["test"])}
+    if on_bad_sample == "skip":
+        summary["skipped"] = id_listing(list(short))
+    if result.resumed_from:
+        summary["resumed_after_epoch"] = result.resumed_from
+    if rt.distributed:
+        summary["processes"] = rt.world_size
+    if rt.device.type != "cpu":
+        summary["device"] = str(rt.device)
+    if not rt.is_main:
+        return summary
 
     # Outputs for every sample (train, val and test), deterministic: centre segments,
-    # centre crop, the relation module's fixed evaluation.
+    # centre crop, the relation module's fixed evaluation. Rank 0 alone.
     model.load_state_dict(result.state_dict)
     model.eval()
-    all_rows = np.arange(len(index["ids"]))
+    all_rows = np.flatnonzero(usable)
     loader = make_loader(clips(all_rows, False), cfg["batch_size"], shuffle=False, seed=seed,
-                         num_workers=workers)
+                         num_workers=workers, runtime=rt)
 
     def forward(batch):
         per_frame = model.features(batch[0])
         return model.head(per_frame), model.semantic_feature(per_frame)
 
-    (logits, features), rows = predict(forward, loader, desc="teacher outputs")
+    (logits, features), rows = predict(forward, loader, desc="teacher outputs", device=rt.device)
     assert np.array_equal(rows, all_rows)
     config = {"num_classes": len(class_names), "num_segments": segments,
               "img_feature_dim": cfg["feature_dim"], "dropout": cfg["dropout"]}
     save_checkpoint(model_path, kind="trn_teacher", config=config, state_dict=result.state_dict,
                     class_names=class_names, epoch=result.epoch, selection=result.selection,
                     input_size=cfg["input_size"])
-    teacher_outputs.write(outputs_path, {k: index[k] for k in ("ids", "labels", "subjects", "trials")},
+    teacher_outputs.write(outputs_path, {k: index[k][all_rows] for k in ("ids", "labels", "subjects", "trials")},
                           logits, features, class_names=class_names, selection=result.selection,
-                          epoch=result.epoch)
-    return {"epoch": result.epoch, "selection": result.selection,
-            "train": len(split["train"]), "val": len(split["val"]), "test": len(split["test"])}
+                          epoch=result.epoch, skipped=skipped)
+    if resume is not None:
+        resume.finish()
+    return summary

@@ -1,8 +1,15 @@
 """Dataset adapters. Each turns a dataset's native files into the common sample index.
 
-An adapter knows four things about its dataset: how to put the raw recordings on disk
-(``prepare_raw``, the download stage), how to list them (``scan``), the class names, and how
-to read one accelerometer recording. Everything downstream is dataset-agnostic.
+An adapter knows how to put the raw recordings on disk (``prepare_raw``, the download
+stage), how to list them (``scan``), the class names, how to read one accelerometer
+recording and one video (a video file, or a folder of frame images), what to count about
+gaps in the data (``census``, printed by the stages) and which dataset-specific params are
+valid. Everything downstream is dataset-agnostic.
+
+Each dataset's block in params.yaml has ``video`` (what the frames stage reads: camera...)
+and ``sensor`` (what the GAF stage reads: which accelerometer, resampling); dvc.yaml lists
+them as those stages' params, so choosing another sensor reruns the GAF stage and what
+follows it, never the frame decoding or the teacher.
 """
 
 from __future__ import annotations
@@ -14,8 +21,23 @@ from typing import Callable
 
 import numpy as np
 
-from vskd.datasets import utd_mhad
+from vskd import download
+from vskd.datasets import berkeley_mhad, mmact, utd_mhad
 from vskd.index import Sample
+
+
+def _decode_video(path: Path, short_side: int, block: dict) -> np.ndarray:
+    from vskd.frames import decode_video
+
+    return decode_video(path, short_side)
+
+
+def _no_census(raw_dir: Path, block: dict, samples: list[Sample]) -> dict:
+    return {}
+
+
+def _no_checks(block: dict) -> list[tuple[str, str]]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -23,8 +45,11 @@ class Adapter:
     name: str
     prepare_raw: Callable[[dict, Path], dict]
     scan: Callable[[Path, dict], list[Sample]]
-    class_names: Callable[[dict], list[str]]
-    read_accelerometer: Callable[[Path], np.ndarray]
+    class_names: Callable[[Path, dict], list[str]]
+    read_accelerometer: Callable[..., np.ndarray]  # (path, block=None): block None = defaults
+    read_video: Callable[[Path, int, dict], np.ndarray] = _decode_video
+    census: Callable[[Path, dict, list[Sample]], dict] = _no_census
+    check_params: Callable[[dict], list[tuple[str, str]]] = _no_checks
 
 
 def _copy_local_source(source: str, out_dir: Path) -> dict:
@@ -43,10 +68,26 @@ def _synthetic_prepare(block: dict, out_dir: Path) -> dict:
     return synthetic.generate(out_dir, **block["download"])
 
 
-def _synthetic_classes(block: dict) -> list[str]:
+def _synthetic_classes(raw_dir: Path, block: dict) -> list[str]:
     from vskd.datasets import synthetic
 
     return list(synthetic.ACTIONS[: block["download"]["actions"]])
+
+
+def _empty_mapping(key: str):
+    def check(block: dict) -> list[tuple[str, str]]:
+        value = block.get(key)
+        return [] if value in ({}, None) else [(key, f"must be {{}}: nothing to choose here, got {value!r}")]
+    return check
+
+
+def _utd_checks(block: dict) -> list[tuple[str, str]]:
+    problems = _empty_mapping("video")(block) + _empty_mapping("sensor")(block)
+    name = (block.get("split") or {}).get("name")
+    if name not in ("cross_subject", "subject_specific"):
+        problems.append(("split.name", "must be 'subject_specific' (the authors' trials 1-2 / 3-4) "
+                                       f"or 'cross_subject' for UTD-MHAD, got {name!r}"))
+    return problems
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -55,7 +96,36 @@ ADAPTERS: dict[str, Adapter] = {
         prepare_raw=_synthetic_prepare,
         scan=lambda raw, block: utd_mhad.scan(raw, num_actions=block["download"]["actions"]),
         class_names=_synthetic_classes,
-        read_accelerometer=utd_mhad.read_accelerometer,
+        read_accelerometer=lambda path, block=None: utd_mhad.read_accelerometer(path),
+    ),
+    "utd_mhad": Adapter(
+        name="utd_mhad",
+        prepare_raw=lambda block, out_dir: download.prepare_raw(block, out_dir, utd_mhad.SPEC),
+        scan=lambda raw, block: utd_mhad.scan(raw, num_actions=len(utd_mhad.ACTIONS),
+                                              known_missing=utd_mhad.KNOWN_MISSING),
+        class_names=lambda raw, block: list(utd_mhad.ACTIONS),
+        read_accelerometer=lambda path, block=None: utd_mhad.read_accelerometer(path),
+        census=lambda raw, block, samples: utd_mhad.census(samples),
+        check_params=_utd_checks,
+    ),
+    "berkeley_mhad": Adapter(
+        name="berkeley_mhad",
+        prepare_raw=lambda block, out_dir: download.prepare_raw(block, out_dir, berkeley_mhad.SPEC),
+        scan=berkeley_mhad.scan,
+        class_names=lambda raw, block: list(berkeley_mhad.ACTIONS),
+        read_accelerometer=berkeley_mhad.read_accelerometer,
+        read_video=berkeley_mhad.read_video,
+        census=berkeley_mhad.census,
+        check_params=berkeley_mhad.check_params,
+    ),
+    "mmact": Adapter(
+        name="mmact",
+        prepare_raw=lambda block, out_dir: download.prepare_raw(block, out_dir, mmact.SPEC),
+        scan=mmact.scan,
+        class_names=lambda raw, block: mmact.class_names(raw),
+        read_accelerometer=mmact.read_accelerometer,
+        census=mmact.census,
+        check_params=mmact.check_params,
     ),
 }
 

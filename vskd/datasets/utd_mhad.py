@@ -5,6 +5,9 @@ accelerometer x, y, z in g, then gyroscope x, y, z in deg/s, 50 Hz) and
 ``a{A}_s{S}_t{T}_color.avi`` (640 x 480 RGB). The official archives unpack into
 ``Inertial/`` and ``RGB/``; the reader searches the whole tree, so either layout works.
 The synthetic dataset is written in this same layout and read by this same code.
+
+27 actions x 8 subjects x 4 trials, less three recordings the dataset never had
+(``KNOWN_MISSING``): 861. The download stage counts them, never substitutes another.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from vskd.index import Sample
+from vskd.download import RawSpec
+from vskd.index import Sample, id_listing
 
 FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial\.mat|color\.avi)$")
 
@@ -34,17 +38,47 @@ ACTIONS = (
 )
 # The inertial sensor is on the right wrist for actions 1-21 and on the right thigh for 22-27.
 THIGH_ACTIONS = frozenset(range(22, 28))
+SUBJECTS = range(1, 9)
+TRIALS = range(1, 5)
+# (action, subject, trial) absent from the official release (864 - 3 = 861 sequences).
+KNOWN_MISSING = frozenset({(8, 1, 4), (23, 6, 4), (27, 8, 4)})
+
+PAGE = "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html"
+# The host spells the folder UTD-MAD. RGB.zip is 1,106,885,499 bytes and has been reported to
+# arrive truncated without an error: the size and zip checks catch that.
+URLS = ("https://www.utdallas.edu/~kehtar/UTD-MAD/Inertial.zip",
+        "https://www.utdallas.edu/~kehtar/UTD-MAD/RGB.zip")
+SPEC = RawSpec(
+    dataset="utd_mhad",
+    page=PAGE,
+    instructions=(f"UTD-MHAD is public: list {URLS[0]} and {URLS[1]} under "
+                  "'utd_mhad.download.urls' (the default), or download them from "
+                  f"{PAGE} and set 'utd_mhad.source' to the folder holding Inertial.zip and "
+                  "RGB.zip (or their extracted Inertial/ and RGB/ folders)."),
+)
+
+
+def recording_id(action: int, subject: int, trial: int) -> str:
+    return f"a{action}_s{subject}_t{trial}"
+
+
+def sensor_location(action: int) -> str:
+    """Where the single inertial unit was worn for this action."""
+    return "right thigh" if action in THIGH_ACTIONS else "right wrist"
 
 
 class LayoutError(ValueError):
     """The raw folder does not hold a usable UTD-MHAD layout."""
 
 
-def scan(raw_dir: str | Path, num_actions: int | None = None) -> list[Sample]:
+def scan(raw_dir: str | Path, num_actions: int | None = None,
+         known_missing: frozenset = frozenset()) -> list[Sample]:
     """Pair every ``_inertial.mat`` with its ``_color.avi``; sorted by (action, subject, trial).
 
     A recording that has only one of its two files is an error listing them all, never a
-    silent drop: the user must know their copy is incomplete.
+    silent drop: the user must know their copy is incomplete. The exception is a recording
+    in ``known_missing`` (the dataset's documented gaps): it is left out, and ``census``
+    counts it.
     """
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
@@ -62,6 +96,7 @@ def scan(raw_dir: str | Path, num_actions: int | None = None) -> list[Sample]:
             f"{raw_dir}: no a{{A}}_s{{S}}_t{{T}}_inertial.mat / _color.avi files found. "
             "Expected UTD-MHAD's layout (Inertial/ and RGB/ folders)."
         )
+    found = {key: v for key, v in found.items() if len(v) == 2 or key not in known_missing}
     orphans = [
         f"a{a}_s{s}_t{t} has no {'video (_color.avi)' if 'video' not in v else 'sensor (_inertial.mat)'}"
         for (a, s, t), v in sorted(found.items())
@@ -104,3 +139,16 @@ def read_inertial(path: str | Path) -> np.ndarray:
 def read_accelerometer(path: str | Path) -> np.ndarray:
     """The tri-axial accelerometer, (N, 3) in g: the student's only input."""
     return read_inertial(path)[:, :3]
+
+
+def census(samples: list[Sample]) -> dict:
+    """What the stage summaries print: the documented gaps, what else this copy lacks, and
+    how many trials come from each sensor placement."""
+    found = {(s.label + 1, s.subject, s.trial) for s in samples}
+    grid = {(a, s, t) for a in range(1, len(ACTIONS) + 1) for s in SUBJECTS for t in TRIALS}
+    known = sorted(KNOWN_MISSING - found)
+    absent = sorted(grid - found - KNOWN_MISSING)
+    thigh = sum(1 for s in samples if s.label + 1 in THIGH_ACTIONS)
+    return {"known_missing": id_listing([recording_id(*k) for k in known]),
+            "absent": id_listing([recording_id(*k) for k in absent]),
+            "wrist": len(samples) - thigh, "thigh": thigh}

@@ -1,0 +1,1 @@
+"""Benchmarks of the VSKD pipeline (``python -m benchmarks.run``; see README, "Benchmarks")."""

@@ -1,0 +1,22 @@
+"""export@DATASET: the distilled student as one ONNX graph (accelerometer -> probabilities),
+verified against torch, with its accuracy and the teacher/student cost report."""
+
+from vskd.export import run_export
+from vskd.stage import run
+
+
+def body(name, params, block):
+    m = run_export(
+        name, raw_dir=f"data/{name}/raw", block=block, gaf_path=f"data/{name}/gaf.h5",
+        teacher_path=f"models/{name}/teacher.pt", student_path=f"models/{name}/vskd.pt",
+        out_dir=f"models/{name}/onnx", metrics_path=f"metrics/{name}/export.json",
+        cfg=params.get("export"), split_cfg=block["split"], seed=params["seed"],
+    )
+    summary = {"max_abs_diff": f"{m['onnx']['max_abs_diff']:.2g}"}
+    summary.update({f"acc_{k}": round(v, 4) for k, v in m["accuracy"].items() if k != "int8_change"})
+    summary["mac_ratio"] = m["mac_ratio"]["trained"]
+    return summary
+
+
+if __name__ == "__main__":
+    run("export", body)

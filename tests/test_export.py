@@ -1,0 +1,270 @@
+"""The shipped student: GAF in the graph, ONNX export, int8, cost counting, the export stage."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tests.conftest import REPO, SHARED
+from tests.export_helpers import CLASSES, IMAGE, WINDOW, export_tiny, recordings, tiny_student, write_mat
+from vskd.cost import count_macs, count_params, onnx_session, torch_threads
+from vskd.export import (GAFLayer, GAFStudentPipeline, check_params, onnx_metadata, quantize_int8, resample,
+                         resize_matrix, run_export, run_onnx, run_torch)
+from vskd.gaf import accelerometer_to_gaf
+from vskd.params import ParamsError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread here: on a shared CPU two threads can run these small convolutions 20x slower."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    pipeline = export_tiny(path)
+    return path, pipeline
+
+
+# --- MAC counting --------------------------------------------------------------------------
+
+def test_count_macs_hand_computed():
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),            # out 4 x 5 x 5 = 100 values, 2 * 3 * 3 = 18 MACs each
+        nn.BatchNorm2d(4), nn.ReLU(),             # not counted
+        nn.Conv2d(4, 6, 3, stride=2, groups=2),   # out 6 x 2 x 2 = 24 values, (4 / 2) * 9 = 18 each
+        nn.Flatten(),
+        nn.Linear(24, 7),                         # 7 outputs, 24 MACs each
+    )
+    x = torch.randn(1, 2, 5, 5)
+    assert count_macs(model, x) == 100 * 18 + 24 * 18 + 7 * 24
+    assert count_macs(model, torch.randn(3, 2, 5, 5)) == 3 * (100 * 18 + 24 * 18 + 7 * 24)  # whole batch
+    assert count_params(model) == (2 * 9 * 4 + 4) + 8 + (2 * 9 * 6 + 6) + (24 * 7 + 7)
+    assert model.training  # restored
+
+
+def test_count_macs_resnet18_and_gaf_layer():
+    import torchvision
+
+    # The figure every counter reports for torchvision's ResNet18 at 224 px: 1.814 GMACs.
+    assert count_macs(torchvision.models.resnet18(), torch.randn(1, 3, 224, 224)) == 1_814_073_344
+    pipeline = GAFStudentPipeline(tiny_student(), WINDOW, IMAGE)
+    acc = torch.randn(1, WINDOW, 3)
+    gaf = 3 * (2 * WINDOW * IMAGE + 2 * IMAGE * IMAGE)  # two resizes, two outer products per axis
+    assert count_macs(pipeline.gaf, acc) == gaf
+    assert count_macs(pipeline, acc) == gaf + count_macs(pipeline.student, pipeline.gaf(acc))
+
+
+# --- GAF in the graph ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,size", [(156, 64), (200, 16), (40, 64), (64, 64)])
+def test_resize_matrix_is_the_antialiased_resize(n, size):
+    g = torch.randn(1, 2, n, n, dtype=torch.float64)
+    r = torch.from_numpy(resize_matrix(n, size))
+    expected = g if n == size else F.interpolate(g, size=(size, size), mode="bilinear", align_corners=False,
+                                                 antialias=True)
+    torch.testing.assert_close(r @ g @ r.T, expected, atol=1e-12, rtol=0)
+
+
+def _real_recordings():
+    recs = [acc for _, acc in recordings(actions=(1, 9), subjects=(1, 3))]
+    fixtures = SHARED / "fixtures" / "utd_mhad"
+    if fixtures.is_dir():
+        from vskd.datasets.utd_mhad import read_accelerometer
+
+        recs += [read_accelerometer(p) for p in sorted(fixtures.glob("*_inertial.mat"))]
+    return recs
+
+
+@pytest.mark.parametrize("method", ["summation", "difference"])
+def test_gaf_layer_equals_vskd_gaf_on_recordings(method):
+    for acc in _real_recordings():
+        # at the recording's own length (the training image) ...
+        layer = GAFLayer(len(acc), 64, method)
+        image = layer(torch.from_numpy(acc).float()[None])[0].numpy()
+        np.testing.assert_allclose(image, accelerometer_to_gaf(acc, 64, method), atol=1e-5, rtol=0)
+        # ... and resampled to a fixed window, as the exported graph sees it
+        clip = resample(acc, 200)
+        image = GAFLayer(200, 64, method)(torch.from_numpy(clip).float()[None])[0].numpy()
+        np.testing.assert_allclose(image, accelerometer_to_gaf(clip, 64, method), atol=1e-5, rtol=0)
+
+
+def test_gaf_layer_constant_axis_as_vskd_gaf():
+    acc = np.random.default_rng(0).normal(size=(WINDOW, 3))
+    acc[:, 1] = 0.98
+    image = GAFLayer(WINDOW, IMAGE)(torch.from_numpy(acc).float()[None])[0].numpy()
+    np.testing.assert_allclose(image, accelerometer_to_gaf(acc, IMAGE), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(image[1], -1.0)
+
+
+def test_resample_keeps_end_points_and_is_linear():
+    acc = np.stack([np.arange(11.0), 2 * np.arange(11.0), np.ones(11)], axis=1)
+    out = resample(acc, 21)
+    assert out.shape == (21, 3)
+    np.testing.assert_allclose(out[:, 0], np.linspace(0, 10, 21))
+    np.testing.assert_allclose(out[[0, -1]], acc[[0, -1]])
+    assert resample(acc, 11) is not acc and np.array_equal(resample(acc, 11), acc)
+    with pytest.raises(ValueError, match="shape"):
+        resample(np.zeros((10, 2)), 5)
+
+
+def test_pipeline_equals_vskd_gaf_then_student():
+    model = tiny_student()
+    pipeline = GAFStudentPipeline(model, WINDOW, IMAGE).eval()
+    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    images = np.stack([accelerometer_to_gaf(c, IMAGE) for c in clips])
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(images)), 1).numpy()
+    np.testing.assert_allclose(run_torch(pipeline, clips), expected, atol=1e-5, rtol=0)
+
+
+# --- ONNX ----------------------------------------------------------------------------------
+
+def test_onnx_matches_torch_and_carries_metadata(tiny_onnx):
+    path, pipeline = tiny_onnx
+    session = onnx_session(path)
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.shape, inp.type) == ("accelerometer", ["batch", WINDOW, 3], "tensor(float)")
+    assert (out.name, out.shape) == ("probabilities", ["batch", len(CLASSES)])
+    meta = onnx_metadata(session)
+    assert meta["class_names"] == CLASSES and meta["window"] == WINDOW and meta["gaf_method"] == "summation"
+    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    clips = np.concatenate([clips, np.random.default_rng(1).normal(size=(5, WINDOW, 3))])
+    got, expected = run_onnx(session, clips), run_torch(pipeline, clips)
+    assert np.abs(got - expected).max() <= 1e-4
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
+
+
+def test_onnx_accuracy_equals_torch_accuracy_on_recordings(tiny_onnx):
+    path, pipeline = tiny_onnx
+    recs = recordings(subjects=(1, 2, 3, 4))
+    labels = np.array([label for label, _ in recs])
+    clips = np.stack([resample(acc, WINDOW) for _, acc in recs])
+    torch_pred = run_torch(pipeline, clips).argmax(1)
+    onnx_pred = run_onnx(onnx_session(path), clips).argmax(1)
+    np.testing.assert_array_equal(onnx_pred, torch_pred)
+    assert np.mean(onnx_pred == labels) == np.mean(torch_pred == labels)
+
+
+def test_int8_model_quantizes_the_student_not_the_gaf(tiny_onnx, tmp_path):
+    path, pipeline = tiny_onnx
+    int8 = quantize_int8(path, tmp_path / "tiny.int8.onnx")
+    graph = onnx.load(str(int8)).graph
+    ops = [n.op_type for n in graph.node]
+    assert "ConvInteger" in ops and "Conv" not in ops
+    float_matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    assert len(float_matmuls) == 2 and all("gaf.resize_t" in n.input for n in float_matmuls)
+    assert int8.stat().st_size < path.stat().st_size / 3
+    session = onnx_session(int8)
+    assert onnx_metadata(session)["class_names"] == CLASSES
+    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    probs = run_onnx(session, clips)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert np.abs(probs - run_torch(pipeline, clips)).max() < 0.1
+
+
+def test_export_params_are_checked():
+    good = {"window": 200, "sample_rate": 50, "opset": 17, "quantize": True, "latency_runs": 5}
+    assert check_params(good)["sample_rate"] == 50.0
+    for key, bad in [("window", 1), ("opset", 9), ("quantize", "yes"), ("latency_runs", 0), ("window", True)]:
+        with pytest.raises(ParamsError, match=f"export.{key}"):
+            check_params({**good, key: bad})
+    with pytest.raises(ParamsError, match="export.opset"):
+        check_params({k: v for k, v in good.items() if k != "opset"})
+
+
+# --- The export stage, end to end on a tiny dataset ----------------------------------------
+
+def test_run_export_writes_models_and_metrics(tmp_path):
+    from vskd.datasets.synthetic import ACTIONS
+    from vskd.gaf import build_gaf_store
+    from vskd.datasets.utd_mhad import read_accelerometer, scan
+    from vskd.models.trn import TRNTeacher
+    from vskd.training import save_checkpoint
+
+    raw = tmp_path / "raw"
+    (raw / "Inertial").mkdir(parents=True)
+    (raw / "RGB").mkdir()
+    for a in (1, 2):
+        for s in (1, 2):
+            write_mat(raw / "Inertial" / f"a{a}_s{s}_t1_inertial.mat",
+                      recordings(actions=(a,), subjects=(s,))[0][1])
+            (raw / "RGB" / f"a{a}_s{s}_t1_color.avi").write_bytes(b"unused")
+    names = list(ACTIONS[:2])
+    build_gaf_store(scan(raw, 2), read_accelerometer, tmp_path / "gaf.h5", IMAGE, "summation", names, "synthetic")
+    torch.manual_seed(0)
+    student = tiny_student(num_classes=2)
+    save_checkpoint(tmp_path / "vskd.pt", kind="gaf_student", config={"num_classes": 2, "feature_dim": 8},
+                    state_dict=student.state_dict(), class_names=names, epoch=1, selection="last")
+    config = {"num_classes": 2, "num_segments": 3, "img_feature_dim": 8, "dropout": 0.5}
+    save_checkpoint(tmp_path / "teacher.pt", kind="trn_teacher", config=config,
+                    state_dict=TRNTeacher(**config).state_dict(), class_names=names, epoch=1,
+                    selection="last", input_size=32)
+    block = {"download": {"actions": 2}, "split": {"name": "cross_subject", "train_subjects": [1]}}
+    cfg = {"window": WINDOW, "sample_rate": 50, "opset": 17, "quantize": True, "latency_runs": 1}
+    m = run_export("synthetic", raw_dir=raw, block=block, gaf_path=tmp_path / "gaf.h5",
+                   teacher_path=tmp_path / "teacher.pt", student_path=tmp_path / "vskd.pt",
+                   out_dir=tmp_path / "onnx", metrics_path=tmp_path / "export.json", cfg=cfg,
+                   split_cfg=block["split"], seed=0)
+    assert json.loads((tmp_path / "export.json").read_text()) == m
+    assert (tmp_path / "onnx" / "vskd.onnx").is_file() and (tmp_path / "onnx" / "vskd.int8.onnx").is_file()
+    assert m["test"] == 2 and m["onnx"]["max_abs_diff"] <= 1e-4
+    assert m["accuracy"]["onnx"] == m["accuracy"]["torch"] and m["agreement"]["onnx_torch"] == 1.0
+    cost = m["cost"]
+    assert set(cost) == {"teacher", "teacher_paper", "student", "student_paper", "onnx", "onnx_int8"}
+    for entry in cost.values():
+        assert entry["macs"] > 0 and entry["params"] > 0 and entry["latency_ms"] > 0
+    assert cost["student"]["file_bytes"] == (tmp_path / "vskd.pt").stat().st_size
+    assert m["mac_ratio"]["trained"] == pytest.approx(cost["teacher"]["macs"] / cost["student"]["macs"], rel=1e-3)
+    assert cost["teacher_paper"]["input"] == "8 x 3 x 224 x 224 frames"
+
+    # quantize: false leaves no int8 model behind
+    m = run_export("synthetic", raw_dir=raw, block=block, gaf_path=tmp_path / "gaf.h5",
+                   teacher_path=tmp_path / "teacher.pt", student_path=tmp_path / "vskd.pt",
+                   out_dir=tmp_path / "onnx", metrics_path=tmp_path / "export.json",
+                   cfg={**cfg, "quantize": False}, split_cfg=block["split"], seed=0, paper_scale=False)
+    assert not (tmp_path / "onnx" / "vskd.int8.onnx").exists() and "onnx_int8" not in m["cost"]
+    assert "int8" not in m["accuracy"] and set(m["mac_ratio"]) == {"trained"}
+
+
+# --- The real distilled student, when the pipeline has been run ----------------------------
+
+def test_exported_vskd_student_accuracy_equals_torch_on_synthetic_test_split(tmp_path):
+    import yaml
+
+    from vskd.evaluate import student_predictions
+    from vskd.export import load_student, read_recordings
+    from vskd.h5store import get_meta, read_index
+    from vskd.index import make_split
+
+    ckpt, gaf, raw = REPO / "models/synthetic/vskd.pt", REPO / "data/synthetic/gaf.h5", REPO / "data/synthetic/raw"
+    if not (ckpt.is_file() and gaf.is_file() and raw.is_dir()):
+        pytest.skip("models/synthetic/vskd.pt and data/synthetic are absent: run `dvc repro distill@synthetic`")
+    import h5py
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    with h5py.File(gaf, "r") as h5:
+        index, size, method = read_index(h5), get_meta(h5, "image_size"), get_meta(h5, "method")
+    split_cfg = params["synthetic"]["split"]
+    test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, params["seed"])["test"]
+    y = index["labels"][test]
+    clips = np.stack([resample(a, 200) for a in read_recordings("synthetic", raw, params["synthetic"],
+                                                                 index["ids"][test])])
+    model, _ = load_student(ckpt)
+    pipeline = GAFStudentPipeline(model, 200, size, method).eval()
+    export_onnx_path = tmp_path / "vskd.onnx"
+    from vskd.export import export_onnx
+
+    export_onnx(pipeline, export_onnx_path)
+    p_torch, p_onnx = run_torch(pipeline, clips), run_onnx(onnx_session(export_onnx_path), clips)
+    assert np.abs(p_onnx - p_torch).max() <= 1e-4
+    assert np.mean(p_onnx.argmax(1) == y) == np.mean(p_torch.argmax(1) == y)
+    # The fixed-length input changes few decisions against the stored whole-trial GAF images.
+    stored, _ = student_predictions(ckpt, "distill", gaf, test)
+    assert np.mean(stored == p_onnx.argmax(1)) >= 0.9

@@ -1,0 +1,63 @@
+"""Command line: ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vskd", description="VSKD tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser(
+        "predict", help="classify an accelerometer recording with the exported or a trained student",
+        description="Classify a .mat (UTD-MHAD d_iner) or .csv (x,y,z in g; optional t in s) recording. "
+                    "A recording no longer than the window gives one prediction; a longer one, one "
+                    "prediction per sliding window.")
+    p.add_argument("model", help="the exported student (.onnx) or a GAF student checkpoint (.pt)")
+    p.add_argument("file", help="recording: .mat (UTD-MHAD d_iner) or .csv")
+    p.add_argument("--window", type=_positive, metavar="SECONDS",
+                   help="sliding window length in seconds (default: the model's input length at its "
+                        "training rate; 200 samples at 50 Hz = 4 s for the default export)")
+    p.add_argument("--stride", type=_positive, metavar="SECONDS",
+                   help="step between windows in seconds (default: half the window)")
+    p.add_argument("--rate", type=_positive, metavar="HZ",
+                   help="sampling rate of the recording (default: the CSV's time column, else the "
+                        "model's training rate, 50 Hz)")
+    p.add_argument("--top", type=int, default=3, help="probabilities shown per window in the table (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON with every class probability")
+    p.add_argument("--params", default="params.yaml",
+                   help="params.yaml holding gaf.* for a .pt checkpoint (default: ./params.yaml)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from vskd.predict import format_table, load_predictor, predict_file, to_json
+
+    try:
+        predictor = load_predictor(args.model, args.params)
+        result = predict_file(predictor, args.file, window_s=args.window, stride_s=args.stride, rate=args.rate)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"predict: error: {message}", file=sys.stderr)
+        return 1
+    try:
+        print(to_json(result) if args.json else format_table(result, top=max(1, args.top)))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+"""The shipped student: one ONNX graph from a raw accelerometer window to class probabilities.
+
+    accelerometer (B, L, 3) float32, in g, L = export.window samples
+      -> GAF of each axis, resized to image_size x image_size  (vskd.gaf, as torch ops)
+      -> ResNet18 student -> softmax -> probabilities (B, classes) float32
+
+The GAF stage of training (:func:`vskd.gaf.accelerometer_to_gaf`) builds the n x n field of
+a whole trial and shrinks it with an antialiased bilinear resize. That resize is separable
+and linear: image = R G R^T with R the (S x n) resize matrix. GASF is G = c c^T - s s^T
+(c = the min-max scaled axis, s = sqrt(1 - c^2)), so
+
+    image = (R c)(R c)^T - (R s)(R s)^T          (GADF: (R s)(R c)^T - (R c)(R s)^T)
+
+a rank-2 product the graph computes from two (S x L) matrix products, without ever forming
+the L x L field. R is a constant of the graph, so the input length L is fixed: a clip of any
+length is first resampled to L samples (:func:`resample`, linear interpolation, end points
+kept). A clip of exactly L samples gives the same image as ``vskd.gaf`` to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vskd.gaf import CONSTANT_RANGE, METHODS
+
+INPUT_NAME = "accelerometer"
+OUTPUT_NAME = "probabilities"
+
+
+def resize_matrix(n: int, size: int) -> np.ndarray:
+    """(size, n) float64 matrix R such that ``vskd.gaf``'s resize of an n x n field G is R G R^T.
+
+    Built by resizing the identity along the width with the same call ``vskd.gaf`` uses, so it
+    reproduces torch's antialiased bilinear weights exactly. n == size: the identity (``vskd.gaf``
+    does not resize then).
+    """
+    if n < 2 or size < 1:
+        raise ValueError(f"need n >= 2 and size >= 1, got n={n}, size={size}")
+    if n == size:
+        return np.eye(n)
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, n)
+    rows = F.interpolate(eye, size=(1, size), mode="bilinear", align_corners=False, antialias=True)
+    return rows[:, 0, 0, :].T.numpy().copy()
+
+
+def resample(acc: np.ndarray, length: int) -> np.ndarray:
+    """(N, 3) -> (length, 3) float64 by linear interpolation; first and last samples are kept.
+
+    This is how a clip of any duration becomes the graph's fixed-length input (and how the
+    whole-trial GAF of training, which shrinks every trial to the same image, is mirrored).
+    """
+    acc = np.asarray(acc, dtype=np.float64)
+    if acc.ndim != 2 or acc.shape[1] != 3:
+        raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
+    if len(acc) < 2:
+        raise ValueError(f"a clip needs at least 2 samples, got {len(acc)}")
+    if len(acc) == length:
+        return acc.copy()
+    source = np.arange(len(acc), dtype=np.float64)
+    target = np.linspace(0.0, len(acc) - 1.0, length)
+    return np.stack([np.interp(target, source, acc[:, k]) for k in range(3)], axis=1)
+
+
+class GAFLayer(nn.Module):
+    """``vskd.gaf.accelerometer_to_gaf`` for fixed-length windows, in torch ops that export to ONNX.
+
+    (B, window, 3) accelerometer -> (B, 3, image_size, image_size), channels x, y, z.
+    """
+
+    def __init__(self, window: int, image_size: int, method: str = "summation"):
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.window, self.image_size, self.method = int(window), int(image_size), method
+        r = torch.from_numpy(resize_matrix(self.window, self.image_size)).float()
+        self.register_buffer("resize_t", r.T.contiguous())  # (window, image_size)
+
+    def forward(self, acc: torch.Tensor) -> torch.Tensor:
+        x = acc.transpose(1, 2)                              # (B, 3, L)
+        lo = x.amin(dim=-1, keepdim=True)
+        hi = x.amax(dim=-1, keepdim=True)
+        span = hi - lo
+        constant = span < CONSTANT_RANGE                     # constant axis -> 0, as vskd.gaf
+        one = torch.ones_like(span)
+        cos = 2.0 * (x - lo) / torch.where(constant, one, span) - 1.0
+        cos = torch.where(constant, torch.zeros_like(cos), cos).clamp(-1.0, 1.0)
+        sin = torch.sqrt((1.0 - cos * cos).clamp(min=0.0))
+        u = torch.matmul(cos, self.resize_t)                 # (B, 3, S): R cos
+        v = torch.matmul(sin, self.resize_t)                 # (B, 3, S): R sin
+        if self.method == "summation":
+            image = u.unsqueeze(-1) * u.unsqueeze(-2) - v.unsqueeze(-1) * v.unsqueeze(-2)
+        else:
+            image = v.unsqueeze(-1) * u.unsqueeze(-2) - u.unsqueeze(-1) * v.unsqueeze(-2)
+        return image.clamp(-1.0, 1.0)
+
+    def macs(self, inputs, output) -> int:
+        """Multiply-accumulates of one forward (vskd.cost counts it): 2 resizes + 2 outer products."""
+        b = inputs[0].shape[0]
+        s = self.image_size
+        return b * 3 * (2 * self.window * s + 2 * s * s)
+
+
+class GAFStudentPipeline(nn.Module):
+    """Accelerometer window (B, window, 3) in g -> class probabilities (B, classes)."""
+
+    def __init__(self, student: nn.Module, window: int, image_size: int, method: str = "summation"):
+        super().__init__()
+        self.gaf = GAFLayer(window, image_size, method)
+        self.student = student
+
+    def forward(self, acc: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.student(self.gaf(acc)), dim=1)
+
+
+def load_student(path, stage: str = "distill"):
+    """A GAF student checkpoint -> (GAFStudent in eval mode, checkpoint dict)."""
+    from vskd.models.student import GAFStudent
+    from vskd.training import load_checkpoint
+
+    ckpt = load_checkpoint(path, stage)
+    if ckpt.get("kind") != "gaf_student":
+        raise ValueError(f"{path}: not a GAF student checkpoint (kind {ckpt.get('kind')!r})")
+    model = GAFStudent(**ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
+
+
+def export_onnx(pipeline: GAFStudentPipeline, path, *, opset: int = 17, metadata: dict | None = None) -> Path:
+    """Write ``pipeline`` as one ONNX graph (dynamic batch) with ``metadata`` in metadata_props.
+
+    Uses torch's TorchScript-based exporter (``dynamo=False``): torch's default before 2.9 and
+    still available (used here with torch 2.14); the newer dynamo exporter would add the
+    onnxscript dependency.
+    """
+    import onnx
+
+    from vskd.h5store import atomic_path
+
+    pipeline = pipeline.eval()
+    dummy = torch.rand(2, pipeline.gaf.window, 3) * 2.0 - 1.0
+    kwargs = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    path = Path(path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice, tracer notes
+        torch.onnx.export(pipeline, (dummy,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                          opset_version=opset, do_constant_folding=True, **kwargs)
+        model = onnx.load(str(tmp))
+        onnx.helper.set_model_props(model, {k: str(v) for k, v in (metadata or {}).items()})
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
+    return path
+
+
+class _quiet_root_logger:
+    """onnxruntime's quantizer logs an advisory warning through the root logger; hide it."""
+
+    def __enter__(self):
+        self.level = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+
+    def __exit__(self, *exc):
+        logging.disable(self.level)
+
+
+def quantize_int8(onnx_path, out_path) -> Path:
+    """Dynamic int8 quantization (onnxruntime) of the student: its convolutions and fc0, fc1.
+
+    Weights are stored as 8-bit integers; activations are quantized on the fly per tensor.
+    The GAF's two resize products stay float: quantizing the resize matrix would change the
+    image the student was trained on, for no measurable gain (under 0.1 % of the MACs).
+    Weights are uint8: onnxruntime's CPU ConvInteger runs about 3x faster with them than with
+    int8 weights (measured 7.5 against 20.6 ms per sample on one thread, onnxruntime 1.32).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from vskd.h5store import atomic_path
+
+    model = onnx.load(str(onnx_path))
+    resize = {init.name for init in model.graph.initializer
+              if len(init.dims) == 2 and "resize" in init.name}
+    exclude = [node.name for node in model.graph.node if node.op_type == "MatMul" and resize & set(node.input)]
+    with atomic_path(out_path) as tmp, _quiet_root_logger():
+        quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QUInt8, nodes_to_exclude=exclude)
+        quantized = onnx.load(str(tmp))
+        del quantized.metadata_props[:]
+        onnx.helper.set_model_props(quantized, {p.key: p.value for p in model.metadata_props})
+        onnx.save(quantized, str(tmp))
+    return Path(out_path)
+
+
+def onnx_metadata(session) -> dict:
+    """The ``metadata_props`` of an onnxruntime session, with the vskd values decoded."""
+    raw = dict(session.get_modelmeta().custom_metadata_map)
+    if "class_names" not in raw or "window" not in raw:
+        raise ValueError("the ONNX model has no vskd metadata (class_names, window); "
+                         "export it with `python stages/export.py DATASET`")
+    meta = dict(raw)
+    meta["class_names"] = json.loads(raw["class_names"])
+    meta["window"] = int(raw["window"])
+    for key in ("sample_rate", "clip_seconds"):
+        if key in raw:
+            meta[key] = float(raw[key])
+    return meta
+
+
+def run_onnx(session, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities (N, classes) of (N, window, 3) windows through an onnxruntime session."""
+    windows = np.asarray(windows, dtype=np.float32)
+    out = [session.run([OUTPUT_NAME], {INPUT_NAME: windows[i:i + batch_size]})[0]
+           for i in range(0, len(windows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+@torch.no_grad()
+def run_torch(pipeline: nn.Module, windows: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities (N, classes) of (N, window, 3) windows through the torch pipeline."""
+    pipeline.eval()
+    windows = torch.from_numpy(np.asarray(windows, dtype=np.float32))
+    return torch.cat([pipeline(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)]).numpy()
+
+
+# --- The export stage ----------------------------------------------------------------------
+
+TOLERANCE = 1e-4  # largest |onnxruntime - torch| probability difference the stage accepts
+
+
+def check_params(cfg, path="params.yaml") -> dict:
+    """The ``export`` block of params.yaml, validated; errors name the key."""
+    from vskd.params import ParamsError
+
+    if not isinstance(cfg, dict):
+        raise ParamsError(f"{path}: missing block 'export:'")
+
+    def need(key, ok, what):
+        if key not in cfg:
+            raise ParamsError(f"{path}: missing key 'export.{key}'")
+        value = cfg[key]
+        if isinstance(value, bool) != (what == "a boolean") or not ok(value):
+            raise ParamsError(f"{path}: 'export.{key}' must be {what}, got {value!r}")
+        return value
+
+    return {
+        "window": need("window", lambda v: isinstance(v, int) and v >= 2, "an integer >= 2"),
+        "sample_rate": float(need("sample_rate", lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0")),
+        "opset": need("opset", lambda v: isinstance(v, int) and 13 <= v <= 20, "an integer in 13..20"),
+        "quantize": need("quantize", lambda v: isinstance(v, bool), "a boolean"),
+        "latency_runs": need("latency_runs", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+    }
+
+
+def read_recordings(dataset: str, raw_dir, block: dict, ids) -> list[np.ndarray]:
+    """The accelerometer of each sample id, read from the raw recordings with the dataset's reader."""
+    from vskd.datasets import get_adapter
+
+    adapter = get_adapter(dataset)
+    by_id = {s.id: s for s in adapter.scan(Path(raw_dir), block)}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"{raw_dir}: {len(missing)} recording(s) of gaf.h5 are missing, e.g. {missing[:3]}; "
+                         "rerun the download and gaf stages")
+    return [adapter.read_accelerometer(by_id[i].sensor, block) for i in ids]
+
+
+def training_rate(block: dict, cfg: dict) -> float:
+    """Sampling rate (Hz) of the recordings the student was trained on: the dataset's
+    ``sensor.rate_hz`` when it resamples onto a fixed rate, else ``export.sample_rate``."""
+    sensor = block.get("sensor")
+    rate = sensor.get("rate_hz") if isinstance(sensor, dict) else None
+    return float(rate) if rate else float(cfg["sample_rate"])
+
+
+def _entry(params, macs, latency_s, file_path=None, **extra) -> dict:
+    out = {"params": int(params), "macs": int(macs), "latency_ms": round(latency_s * 1e3, 3)}
+    if file_path is not None:
+        out["file_bytes"] = os.path.getsize(file_path)
+    out.update(extra)
+    return out
+
+
+def cost_report(pipeline: GAFStudentPipeline, student_path, teacher_path, onnx_path, int8_path, runs: int,
+                paper_scale: bool = True) -> dict:
+    """Parameters, MACs, one-thread CPU latency per sample and file size of teacher and student.
+
+    teacher: TRN on BN-Inception over all segments at its trained input size; teacher_paper:
+    the same network at the paper's 224 px and 8 segments. student: GAF + ResNet18 (+ softmax)
+    on one window at the trained image size; student_paper: at the paper's 224 px GAF. onnx and
+    onnx_int8: the exported graphs in onnxruntime (same MACs as student: the same computation).
+    Latencies are medians of ``runs`` single-sample runs on one thread; the teacher's exclude
+    decoding the video. ``paper_scale=False`` leaves out the two 224 px rows (for quick tests).
+    Everything runs on one thread (the MAC count too: on a busy CPU two threads can be 20x slower).
+    """
+    from vskd.cost import torch_threads
+
+    with torch_threads(1):
+        return _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, runs, paper_scale)
+
+
+def _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, runs, paper_scale) -> dict:
+    from vskd.cost import count_macs, count_params, onnx_latency, torch_latency
+    from vskd.models.student import GAFStudent
+    from vskd.models.trn import TRNTeacher
+    from vskd.training import load_checkpoint
+
+    report = {}
+    acc = torch.rand(1, pipeline.gaf.window, 3) * 2.0 - 1.0
+    size = pipeline.gaf.image_size
+    report["student"] = _entry(count_params(pipeline), count_macs(pipeline, acc),
+                               torch_latency(pipeline, (acc,), runs), student_path,
+                               gaf_macs=pipeline.gaf.macs((acc,), None),
+                               input=f"{pipeline.gaf.window} x 3 accelerometer -> 3 x {size} x {size} GAF")
+    student = pipeline.student
+    if paper_scale:
+        paper = GAFStudentPipeline(GAFStudent(student.num_classes, student.feature_dim), pipeline.gaf.window, 224,
+                                   pipeline.gaf.method).eval()
+        report["student_paper"] = _entry(count_params(paper), count_macs(paper, acc),
+                                         torch_latency(paper, (acc,), runs),
+                                         input=f"{pipeline.gaf.window} x 3 accelerometer -> 3 x 224 x 224 GAF")
+    feed = {INPUT_NAME: acc.numpy()}
+    report["onnx"] = _entry(report["student"]["params"], report["student"]["macs"],
+                            onnx_latency(onnx_path, feed, runs), onnx_path)
+    if int8_path is not None:
+        report["onnx_int8"] = _entry(report["student"]["params"], report["student"]["macs"],
+                                     onnx_latency(int8_path, feed, runs), int8_path)
+
+    ckpt = load_checkpoint(teacher_path, "teacher")
+    config = dict(ckpt["config"])
+    teacher = TRNTeacher(**config)
+    teacher.load_state_dict(ckpt["state_dict"])
+    segments, side = config["num_segments"], int(ckpt["input_size"])
+    frames = torch.rand(1, segments, 3, side, side) * 255.0
+    report["teacher"] = _entry(count_params(teacher), count_macs(teacher, frames),
+                               torch_latency(teacher, (frames,), runs), teacher_path,
+                               input=f"{segments} x 3 x {side} x {side} frames")
+    ratio = {"trained": report["teacher"]["macs"] / report["student"]["macs"]}
+    if paper_scale:
+        config["num_segments"] = 8
+        teacher = TRNTeacher(**config)
+        frames = torch.rand(1, 8, 3, 224, 224) * 255.0
+        report["teacher_paper"] = _entry(count_params(teacher), count_macs(teacher, frames),
+                                         torch_latency(teacher, (frames,), runs), input="8 x 3 x 224 x 224 frames")
+        ratio["paper"] = report["teacher_paper"]["macs"] / report["student_paper"]["macs"]
+    return {"cost": report, "mac_ratio": {k: round(v, 3) for k, v in ratio.items()}}
+
+
+def run_export(dataset: str, *, raw_dir, block: dict, gaf_path, teacher_path, student_path, out_dir,
+               metrics_path, cfg: dict, split_cfg: dict, seed: int, paper_scale: bool = True) -> dict:
+    """Export the distilled student, verify it against torch, measure accuracy and cost.
+
+    Writes ``out_dir/vskd.onnx`` (and ``vskd.int8.onnx`` with ``quantize``) and the metrics JSON.
+    Runs on one thread throughout: predictable on a shared CPU, and the latencies need it anyway.
+    """
+    from vskd.cost import torch_threads
+
+    with torch_threads(1):
+        return _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, out_dir, metrics_path,
+                           cfg, split_cfg, seed, paper_scale)
+
+
+def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, out_dir, metrics_path, cfg,
+                split_cfg, seed, paper_scale) -> dict:
+    from vskd.evaluate import student_predictions
+    from vskd.h5store import atomic_path, get_meta, open_store, read_index
+    from vskd.index import make_split
+
+    cfg = check_params(cfg)
+    with open_store(gaf_path, "gaf") as h5:
+        index = read_index(h5)
+        class_names = get_meta(h5, "class_names")
+        image_size, method = int(get_meta(h5, "image_size")), get_meta(h5, "method")
+    test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)["test"]
+    y = index["labels"][test]
+    windows = np.stack([resample(a, cfg["window"])
+                        for a in read_recordings(dataset, raw_dir, block, index["ids"][test])])
+
+    model, ckpt = load_student(student_path)
+    if model.num_classes != len(class_names):
+        raise ValueError(f"{student_path}: {model.num_classes} classes, but {gaf_path} has {len(class_names)}")
+    pipeline = GAFStudentPipeline(model, cfg["window"], image_size, method).eval()
+    rate = training_rate(block, cfg)
+    window_s = cfg["window"] / rate
+    metadata = {
+        "class_names": json.dumps(class_names), "window": cfg["window"], "sample_rate": rate,
+        "clip_seconds": window_s, "gaf_method": method, "gaf_image_size": image_size, "dataset": dataset,
+        "source": str(student_path), "selection": ckpt.get("selection", ""),
+        "contract": (f"input '{INPUT_NAME}': float32 (batch, {cfg['window']}, 3), acceleration x, y, z in g; "
+                     f"a clip of any length is resampled to {cfg['window']} samples (linear interpolation, "
+                     f"end points kept). output '{OUTPUT_NAME}': float32 (batch, {len(class_names)}), "
+                     "softmax over class_names"),
+    }
+    out_dir = Path(out_dir)
+    onnx_path, int8_path = out_dir / "vskd.onnx", out_dir / "vskd.int8.onnx"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (onnx_path, int8_path):
+        stale.unlink(missing_ok=True)
+    export_onnx(pipeline, onnx_path, opset=cfg["opset"], metadata=metadata)
+
+    from vskd.cost import onnx_session
+
+    p_torch = run_torch(pipeline, windows)
+    p_onnx = run_onnx(onnx_session(onnx_path), windows)
+    diff = float(np.abs(p_onnx - p_torch).max())
+    if not diff <= TOLERANCE:
+        raise ValueError(f"{onnx_path}: onnxruntime and torch differ by {diff:.3g} > {TOLERANCE} on the test windows")
+    store_pred, _ = student_predictions(student_path, "distill", gaf_path, test)
+    preds = {"torch": p_torch.argmax(1), "onnx": p_onnx.argmax(1)}
+    if cfg["quantize"]:
+        quantize_int8(onnx_path, int8_path)
+        p_int8 = run_onnx(onnx_session(int8_path), windows)
+        preds["int8"] = p_int8.argmax(1)
+    else:
+        int8_path = None
+
+    accuracy = {"gaf_store": float(np.mean(store_pred == y))}
+    accuracy.update({name: float(np.mean(p == y)) for name, p in preds.items()})
+    agreement = {"onnx_torch": float(np.mean(preds["onnx"] == preds["torch"])),
+                 "torch_gaf_store": float(np.mean(preds["torch"] == store_pred))}
+    if "int8" in preds:
+        accuracy["int8_change"] = round(accuracy["int8"] - accuracy["onnx"], 6)
+        agreement["int8_onnx"] = float(np.mean(preds["int8"] == preds["onnx"]))
+    metrics = {
+        "dataset": dataset,
+        "test": len(test),
+        "onnx": {"max_abs_diff": diff, "opset": cfg["opset"], "window": cfg["window"], "sample_rate": rate,
+                 "window_s": window_s, "image_size": image_size, "method": method},
+        "accuracy": accuracy,
+        "agreement": agreement,
+    }
+    if int8_path is not None:
+        metrics["onnx"]["int8_max_abs_diff"] = float(np.abs(p_int8 - p_torch).max())
+    metrics.update(cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, cfg["latency_runs"],
+                               paper_scale))
+    with atomic_path(metrics_path) as tmp:
+        Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
