@@ -50,28 +50,12 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` as well as `python -
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from vskd.params import TINY_OVERRIDES, set_dotted  # noqa: E402
 
 SECTIONS = ("gaf", "decode", "loops", "dask", "distill", "repro", "gpu")
 DATA_SECTIONS = {"gaf", "decode", "loops", "dask", "distill"}  # those that read the dataset
 REPRO_JSON = REPO / "benchmarks" / "repro.json"
 
-# The tiny configuration of --quick (as tests/test_pipeline_e2e.py's).
-QUICK_PARAMS = {
-    "synthetic.download": {"seed": 0, "actions": 3, "subjects": 2, "trials": 2, "width": 80,
-                           "height": 60, "fps": 15.0},
-    "synthetic.segments": 3,
-    "synthetic.split": {"name": "cross_subject", "train_subjects": [1], "train_trials": [1, 2],
-                        "val_fraction": 0.0},
-    "frames.short_side": 32,
-    "gaf.image_size": 16,
-    "teacher.input_size": 32,
-    "teacher.epochs": 1,
-    "teacher.batch_size": 2,
-    "teacher.lr_steps": [1],
-    "teacher.num_workers": 0,
-    "student.epochs": 1,
-    "student.batch_size": 2,
-}
 
 
 # --- results ------------------------------------------------------------------------------
@@ -195,12 +179,8 @@ def build_quick_workspace(tmp: Path) -> Workspace:
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["datasets"] = ["synthetic"]
-    for key, value in QUICK_PARAMS.items():
-        node = params
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
+    for key, value in TINY_OVERRIDES.items():
+        set_dotted(params, key, value)
     params_path = tmp / "params.yaml"
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

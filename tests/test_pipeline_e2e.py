@@ -9,23 +9,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from vskd.params import TINY_OVERRIDES, set_dotted
 
-TINY = {
-    "synthetic.download": {"seed": 0, "actions": 3, "subjects": 2, "trials": 2, "width": 80,
-                           "height": 60, "fps": 15.0},
-    "synthetic.segments": 3,
-    "synthetic.split": {"name": "cross_subject", "train_subjects": [1], "train_trials": [1, 2],
-                        "val_fraction": 0.0},
-    "frames.short_side": 32,
-    "gaf.image_size": 16,
-    "teacher.input_size": 32,
-    "teacher.epochs": 1,
-    "teacher.batch_size": 2,
-    "teacher.lr_steps": [1],
-    "teacher.num_workers": 0,
-    "student.epochs": 1,
-    "student.batch_size": 2,
-}
+TINY = TINY_OVERRIDES  # also read by tests/test_robustness.py
 
 
 def run(cmd, cwd):
@@ -50,11 +36,7 @@ def tiny_repo(tmp_path_factory):
             shutil.copy2(src, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
     for key, value in TINY.items():
-        node = params
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        set_dotted(params, key, value)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)

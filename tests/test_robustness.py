@@ -31,7 +31,7 @@ from tests.test_pipeline_e2e import TINY
 from vskd.datasets import synthetic
 from vskd.gaf import build_gaf_store
 from vskd.index import Sample
-from vskd.params import ParamsError
+from vskd.params import ParamsError, set_dotted
 from vskd.stage import free_port
 from vskd.training import Runtime
 
@@ -39,18 +39,10 @@ STAGES = REPO / "stages"
 DS = "data/synthetic"
 
 
-def set_key(params: dict, dotted: str, value) -> None:
-    node = params
-    *parents, last = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[last] = value
-
-
 def write_params(root: Path, overrides: dict | None = None) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for key, value in {**TINY, **(overrides or {})}.items():
-        set_key(params, key, value)
+        set_dotted(params, key, value)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
 

@@ -30,6 +30,35 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
     return params
 
 
+def set_dotted(params: dict, dotted: str, value: Any) -> None:
+    """``set_dotted(p, "teacher.lr", 0.01)``, creating missing blocks (the `-S` of `dvc exp run`)."""
+    node = params
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+# The tiny configuration of the end-to-end tests and `benchmarks.run --quick`: every stage
+# runs, in seconds, on 3 actions x 2 subjects x 2 trials.
+TINY_OVERRIDES: dict[str, Any] = {
+    "synthetic.download": {"seed": 0, "actions": 3, "subjects": 2, "trials": 2, "width": 80,
+                           "height": 60, "fps": 15.0},
+    "synthetic.segments": 3,
+    "synthetic.split": {"name": "cross_subject", "train_subjects": [1], "train_trials": [1, 2],
+                        "val_fraction": 0.0},
+    "frames.short_side": 32,
+    "gaf.image_size": 16,
+    "teacher.input_size": 32,
+    "teacher.epochs": 1,
+    "teacher.batch_size": 2,
+    "teacher.lr_steps": [1],
+    "teacher.num_workers": 0,
+    "student.epochs": 1,
+    "student.batch_size": 2,
+}
+
+
 def get(params: dict, dotted: str, path: str | Path = DEFAULT_PARAMS) -> Any:
     """``get(p, "teacher.lr")``; a missing key is an error naming it."""
     node: Any = params

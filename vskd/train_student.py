@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vskd.gaf import GAFDataset
 from vskd.h5store import get_meta, open_store, read_index
@@ -19,7 +18,8 @@ from vskd.index import id_listing, make_split
 from vskd.losses import WeightedSum, dask_inputs
 from vskd.models.student import GAFStudent
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
-from vskd.training import (FitResult, ResumeFile, fit, make_loader, open_live, save_checkpoint,
+from vskd.training import (FitResult, ResumeFile, cross_entropy_step, fit, make_loader, open_live,
+                           run_summary, save_checkpoint,
                            seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
@@ -97,16 +97,15 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
                              seed=seed, num_workers=workers, runtime=rt)
     net = rt.wrap(_FeaturesAndLogits(model) if distill else model)
 
+    ce_step = cross_entropy_step(net)
+
     def step(batch):
         if distill:
             x, y, t_logits, t_feature, _ = batch
             h, logits = net(x)
             total, terms = loss(dask_inputs(logits, h, t_logits, t_feature, y))
             return total, terms, logits.detach(), y
-        x, y, _ = batch
-        logits = net(x)
-        ce = F.cross_entropy(logits, y)
-        return ce, {"ce": ce.detach()}, logits.detach(), y
+        return ce_step(batch)
 
     def evaluate():
         return validation_metrics(model, val_loader, index["labels"], device=rt.device)
@@ -130,12 +129,5 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
                         selection=result.selection, loss_weights=loss.weights if distill else {"ce": 1.0})
         if resume is not None:
             resume.finish()
-    summary = {"epoch": result.epoch, "selection": result.selection,
-               "train": len(train_rows), "val": len(split["val"]), "test": len(split["test"]), **extra}
-    if result.resumed_from:
-        summary["resumed_after_epoch"] = result.resumed_from
-    if rt.distributed:
-        summary["processes"] = rt.world_size
-    if rt.device.type != "cpu":
-        summary["device"] = str(rt.device)
-    return summary
+    return run_summary(result, rt, train=len(train_rows), val=len(split["val"]),
+                       test=len(split["test"]), **extra)

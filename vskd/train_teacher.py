@@ -14,7 +14,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vskd import teacher_outputs
 from vskd.badsamples import SKIP_HINT, BadSamples
@@ -22,8 +21,8 @@ from vskd.frames import ClipDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
 from vskd.models.trn import TRNTeacher
-from vskd.training import (ResumeFile, fit, make_loader, open_live, predict, save_checkpoint,
-                           seed_everything, start_runtime, stop_runtime, validation_metrics)
+from vskd.training import (ResumeFile, cross_entropy_step, fit, make_loader, open_live, predict, run_summary,
+                           save_checkpoint, seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
 def _check_lengths(frames_path: Path, h5: h5py.File, ids, segments: int,
@@ -120,11 +119,7 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                              seed=seed, num_workers=workers, runtime=rt)
     net = rt.wrap(model)
 
-    def step(batch):
-        x, y, _ = batch
-        logits = net(x)
-        loss = F.cross_entropy(logits, y)
-        return loss, {"ce": loss.detach()}, logits.detach(), y
+    step = cross_entropy_step(net)
 
     def evaluate():
         return validation_metrics(model, val_loader, index["labels"], device=rt.device)
@@ -150,16 +145,9 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                      max_grad_norm=cfg.get("clip_grad_norm"), desc="teacher", seed=seed, runtime=rt,
                      resume=resume, generators=(model.consensus.generator,))
 
-    summary = {"epoch": result.epoch, "selection": result.selection,
-               "train": len(split["train"]), "val": len(split["val"]), "test": len(split["test"])}
-    if on_bad_sample == "skip":
-        summary["skipped"] = id_listing(list(short))
-    if result.resumed_from:
-        summary["resumed_after_epoch"] = result.resumed_from
-    if rt.distributed:
-        summary["processes"] = rt.world_size
-    if rt.device.type != "cpu":
-        summary["device"] = str(rt.device)
+    skipped = {"skipped": id_listing(list(short))} if on_bad_sample == "skip" else {}
+    summary = run_summary(result, rt, train=len(split["train"]), val=len(split["val"]),
+                          test=len(split["test"]), **skipped)
     if not rt.is_main:
         return summary
 

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from vskd.h5store import atomic_path
@@ -516,6 +517,29 @@ def fit(
     if selection == "best_val":
         return FitResult(best[2], best[1], selection, history, resumed)
     return FitResult(cpu_state(model), epochs, selection, history, resumed)
+
+
+def cross_entropy_step(net: nn.Module) -> Callable[[tuple], tuple]:
+    """The ``step`` of :func:`fit` for a plain classifier: batches ``(x, y, row)``, CE only."""
+    def step(batch):
+        x, y, _ = batch
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"ce": loss.detach()}, logits.detach(), y
+    return step
+
+
+def run_summary(result: FitResult, rt: Runtime, **counts) -> dict:
+    """A training stage's summary line: epoch and selection, the stage's counts, then how it
+    ran (resumed, processes, device) where that differs from a plain CPU run."""
+    summary = {"epoch": result.epoch, "selection": result.selection, **counts}
+    if result.resumed_from:
+        summary["resumed_after_epoch"] = result.resumed_from
+    if rt.distributed:
+        summary["processes"] = rt.world_size
+    if rt.device.type != "cpu":
+        summary["device"] = str(rt.device)
+    return summary
 
 
 def save_checkpoint(path: str | Path, **payload) -> None:
