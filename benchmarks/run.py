@@ -937,8 +937,9 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
                      f"by {pixel_mean:.2f} grey levels on average ({pixel_diff} at most)")
     if row.met is False:
         row.note += (f". Missed: PyAV's decoding alone takes {med(times['pyav_decode_only']):.2f} s "
-                     f"(ffmpeg decoding to null: {med(times['ffmpeg_decode_only']):.2f} s); the rest is "
-                     "VideoFrame.reformat, which builds a new libswscale context for every frame")
+                     f"(ffmpeg decoding to null: {med(times['ffmpeg_decode_only']):.2f} s); the rest is the "
+                     "area resize and rgb24 conversion run one frame at a time from Python, one video "
+                     "after another, where ffmpeg pipelines them (see the thread-pool candidate)")
     rows = [row]
     if per_video:
         ratio_each = median_ratio(times["vskd"], times["ffmpeg_per_video"])
