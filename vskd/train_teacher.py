@@ -145,9 +145,9 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                      max_grad_norm=cfg.get("clip_grad_norm"), desc="teacher", seed=seed, runtime=rt,
                      resume=resume, generators=(model.consensus.generator,))
 
-    skipped = {"skipped": id_listing(list(short))} if on_bad_sample == "skip" else {}
+    skip_note = {"skipped": id_listing(list(short))} if on_bad_sample == "skip" else {}
     summary = run_summary(result, rt, train=len(split["train"]), val=len(split["val"]),
-                          test=len(split["test"]), **skipped)
+                          test=len(split["test"]), **skip_note)
     if not rt.is_main:
         return summary
 
