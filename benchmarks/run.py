@@ -686,26 +686,6 @@ def bench_distill(ctx: Context, rounds: int) -> list[Row]:
 
 # --- GAF vs pyts --------------------------------------------------------------------------------------
 
-def factored_gaf(acc: np.ndarray, image_size: int, method: str, cache: dict) -> np.ndarray:
-    """Candidate: vskd.gaf's image without the n x n field, as the export graph computes it:
-    (R c)(R c)^T - (R s)(R s)^T with R the resize matrix of vskd.export (cached per length)."""
-    from vskd.export import resize_matrix
-    from vskd.gaf import scale_minmax
-
-    n = len(acc)
-    if n not in cache:
-        cache[n] = resize_matrix(n, image_size).T.copy()  # (n, S)
-    rt = cache[n]
-    c = scale_minmax(np.asarray(acc).T)
-    s = np.sqrt(1.0 - c * c)
-    u, v = c @ rt, s @ rt
-    if method == "summation":
-        img = u[:, :, None] * u[:, None, :] - v[:, :, None] * v[:, None, :]
-    else:
-        img = v[:, :, None] * u[:, None, :] - u[:, :, None] * v[:, None, :]
-    return np.clip(img, -1.0, 1.0).astype(np.float32)
-
-
 FULL_GAF_FIGURE = "GAF encoding at full size (n x n, no resize: the same images): pyts time / vskd.gaf time"
 PER_VIDEO_FIGURE = ("frames stage decoding / one ffmpeg command per video "
                     "(`ffmpeg -threads 0 -i VIDEO -vf scale=... -f null -`)")
@@ -741,11 +721,6 @@ def bench_gaf(ctx: Context, rounds: int) -> tuple[list[Row], list[Row]]:
     def run_pyts(full=False):
         return lambda: [pyts_gaf(a, len(a) if full else size) for a in accs]
 
-    cache: dict = {}
-
-    def run_factored():
-        return [factored_gaf(a, size, method, cache) for a in accs]
-
     def run_vskd_one_thread():
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -755,45 +730,37 @@ def bench_gaf(ctx: Context, rounds: int) -> tuple[list[Row], list[Row]]:
             torch.set_num_threads(threads)
 
     # Warm-up (numba compiles pyts' kernels on the first call) and the outputs to compare.
-    out_v, out_p, out_f = run_vskd()(), run_pyts()(), run_factored()
+    out_v, out_p = run_vskd()(), run_pyts()()
     full_v, full_p = run_vskd(True)(), run_pyts(True)()
     run_vskd_one_thread()
     diff = float(max(np.abs(a - b).max() for a, b in zip(out_v, out_p)))
     mean_diff = float(np.mean([np.abs(a - b).mean() for a, b in zip(out_v, out_p)]))
     full_diff = float(max(np.abs(a - b).max() for a, b in zip(full_v, full_p)))
-    factored_diff = float(max(np.abs(a - b).max() for a, b in zip(out_v, out_f)))
     times = interleave({"vskd": run_vskd(), "pyts": run_pyts(), "vskd_full": run_vskd(True),
-                        "pyts_full": run_pyts(True), "factored": run_factored,
+                        "pyts_full": run_pyts(True),
                         "vskd_1thread": run_vskd_one_thread}, rounds)
     ratio = median_ratio(times["pyts"], times["vskd"])
     ratio_full = median_ratio(times["pyts_full"], times["vskd_full"])
-    ratio_fact = median_ratio(times["pyts"], times["factored"])
     ratio_1t = median_ratio(times["pyts"], times["vskd_1thread"])
     details = {"recordings": len(accs), "length_min": min(lengths), "length_max": max(lengths),
                "image_size": size, "method": method, "rounds": rounds,
                "max_abs_diff": diff, "mean_abs_diff": mean_diff, "full_size_max_abs_diff": full_diff,
                **{f"{k}_s": [r3(t) for t in v] for k, v in times.items()}}
-    n_mean = float(np.mean(lengths))
     row = judge(Row("gaf_vs_pyts", figure + f", {size} x {size} output ({method})", r3(ratio), details=details),
                 ">=", 1.5)
     row.note = (f"{len(accs)} recordings of {min(lengths)}-{max(lengths)} samples x 3 axes, in memory; "
                 f"pyts GramianAngularField(image_size={size}, method='{method}', sample_range=(-1, 1)). "
                 f"{med(times['vskd']):.3f} s vs pyts {med(times['pyts']):.3f} s. The images differ "
                 f"(max |diff| {diff:.2f}, mean {mean_diff:.3f}): pyts shrinks the series to {size} points "
-                f"(PAA, window means) before scaling, vskd.gaf resizes the full field (antialiased bilinear)")
+                f"(PAA, window means) before scaling, vskd.gaf resizes the full field (antialiased bilinear, "
+                f"computed factored: (R cos)(R cos)^T - (R sin)(R sin)^T, no n x n field)")
     if row.met is False:
-        row.note += (f". Missed: vskd.gaf builds each axis's full n x n float64 field (n up to {max(lengths)}) "
-                     f"and resizes it in torch, about (n/S)^2 = {(n_mean / size) ** 2:.0f}x the arithmetic of "
-                     f"pyts' {size} x {size} field, plus float64->float32 conversion and torch's intra-op "
-                     f"threads on small tensors (on 1 thread: {ratio_1t:.2f}x)")
+        row.note += (f". Missed: on 1 thread {ratio_1t:.2f}x; the per-trial cost is numpy and torch "
+                     f"call overhead on tiny arrays")
     full = Row("gaf_vs_pyts_full", FULL_GAF_FIGURE, r3(ratio_full),
                note=f"max |diff| {full_diff:.1e} (float32 rounding); {med(times['vskd_full']):.3f} s vs "
                     f"{med(times['pyts_full']):.3f} s", details={"max_abs_diff": full_diff})
     candidates = [
-        Row("gaf_factored_vs_pyts", f"candidate GAF, factored (R c)(R c)^T - (R s)(R s)^T with vskd.export."
-                                    f"resize_matrix cached per length: pyts time / its time, {size} x {size}",
-            r3(ratio_fact), note=f"the same image as vskd.gaf to {factored_diff:.1e}; {med(times['factored']):.3f} s",
-            details={"max_abs_diff_vs_vskd": factored_diff}),
         Row("gaf_one_thread_vs_pyts", "vskd.gaf with torch.set_num_threads(1): pyts time / its time",
             r3(ratio_1t), note=f"{med(times['vskd_1thread']):.3f} s vs {med(times['vskd']):.3f} s with "
                                f"{torch.get_num_threads()} threads"),
@@ -812,36 +779,6 @@ def ffmpeg_exe() -> tuple[str | None, str]:
     except ImportError:
         return None, "no ffmpeg on PATH and imageio-ffmpeg is not installed (pip install -e '.[bench]')"
     return imageio_ffmpeg.get_ffmpeg_exe(), f"imageio-ffmpeg's bundled ffmpeg {imageio_ffmpeg.get_ffmpeg_version()}"
-
-
-def decode_shared_reformatter(path, short_side: int) -> np.ndarray:
-    """Candidate: vskd.frames.decode_video with one VideoReformatter per video, so libswscale's
-    context is built once per video instead of once per frame."""
-    import av
-    from av.video.reformatter import VideoReformatter
-
-    from vskd.frames import resized_shape
-
-    frames, reformatter, out_hw = [], VideoReformatter(), None
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            if out_hw is None:
-                out_hw = resized_shape(frame.height, frame.width, short_side)
-            rgb = reformatter.reformat(frame, width=out_hw[1], height=out_hw[0], format="rgb24",
-                                       interpolation="AREA")
-            frames.append(rgb.to_ndarray())
-    return np.stack(frames)
-
-
-def threaded(fn, items) -> list:
-    """``[fn(x) for x in items]`` on one thread per core, in order (PyAV releases the GIL while
-    decoding and scaling)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        return list(pool.map(fn, items))
 
 
 def decode_only(path) -> int:
@@ -864,7 +801,7 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
         return [not_measured("decode_vs_ffmpeg", figure, source, "<= 1.25"),
                 not_measured("decode_vs_ffmpeg_per_video", PER_VIDEO_FIGURE, source)], []
     from vskd.datasets import get_adapter
-    from vskd.frames import decode_video
+    from vskd.frames import _read_ahead, decode_video
 
     ws = ctx.ws
     side = int(ws.params["frames"]["short_side"])
@@ -891,8 +828,14 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
             subprocess.run(base + ["-i", str(v), "-vf", scale, "-f", "null", "-"], check=True,
                            stdout=subprocess.DEVNULL)
 
-    def run_vskd():
-        return [adapter.read_video(Path(v), side, ws.block) for v in videos]
+    def read(v):
+        return adapter.read_video(Path(v), side, ws.block)
+
+    def run_vskd():  # the frames stage's decoding: videos read ahead in threads, in order
+        return [frames for _, frames in _read_ahead(videos, read, None)]
+
+    def run_one_at_a_time():
+        return [read(v) for v in videos]
 
     # Same work: ffmpeg's frames, as rgb24 at the stored size, against vskd's, on the first video.
     first = decode_video(videos[0], side)
@@ -903,12 +846,10 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
     if ff_frames.shape == first.shape:
         d = np.abs(ff_frames.astype(int) - first.astype(int))
         pixel_diff, pixel_mean = int(d.max()), float(d.mean())
-    cand_equal = bool(np.array_equal(decode_shared_reformatter(videos[0], side), first))
     fns = {"vskd": run_vskd, "ffmpeg": ff(concat + ["-vf", scale, "-f", "null", "-"]),
            "ffmpeg_decode_only": ff(concat + ["-f", "null", "-"]),
            "pyav_decode_only": lambda: [decode_only(v) for v in videos],
-           "shared_reformatter": lambda: [decode_shared_reformatter(v, side) for v in videos],
-           "shared_reformatter_threads": lambda: threaded(lambda v: decode_shared_reformatter(v, side), videos)}
+           "one_at_a_time": run_one_at_a_time}
     if per_video:
         fns["ffmpeg_per_video"] = ff_each
     ff(concat + ["-vf", scale, "-f", "null", "-"])()  # warm the page cache
@@ -918,8 +859,7 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
         shutil.rmtree(tmp, ignore_errors=True)
     frames = int(sum(len(f) for f in run_vskd())) if len(videos) <= 64 else None
     ratio = median_ratio(times["vskd"], times["ffmpeg"])
-    ratio_cand = median_ratio(times["shared_reformatter"], times["ffmpeg"])
-    ratio_cand_threads = median_ratio(times["shared_reformatter_threads"], times["ffmpeg"])
+    ratio_seq = median_ratio(times["one_at_a_time"], times["ffmpeg"])
     details = {"videos": len(videos), "frames": frames, "first_video_shape": list(first.shape),
                "short_side": side, "ffmpeg": source, "ffmpeg_scale_filter": scale,
                "ffmpeg_vs_vskd_first_video": {"frames_ffmpeg": int(len(ff_frames)), "frames_vskd": int(len(first)),
@@ -928,7 +868,8 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
                **{f"{k}_s": [r3(t) for t in v] for k, v in times.items()}}
     row = judge(Row("decode_vs_ffmpeg", figure + f" (decode + area resize to short side {side} + rgb24)",
                     r3(ratio), details=details), "<=", 1.25)
-    row.note = (f"{len(videos)} videos; vskd.frames.decode_video (the frames stage without its HDF5 writes) "
+    row.note = (f"{len(videos)} videos; the frames stage's decoding (decode_video, 2 videos at a time in "
+                f"threads, order kept; without its HDF5 writes) "
                 f"{med(times['vskd']):.2f} s vs one ffmpeg process over all of them (concat demuxer, "
                 f"-threads 0 as PyAV's default, -vf scale=...:flags=area,format=rgb24 -f null) "
                 f"{med(times['ffmpeg']):.2f} s")
@@ -938,8 +879,8 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
     if row.met is False:
         row.note += (f". Missed: PyAV's decoding alone takes {med(times['pyav_decode_only']):.2f} s "
                      f"(ffmpeg decoding to null: {med(times['ffmpeg_decode_only']):.2f} s); the rest is the "
-                     "area resize and rgb24 conversion run one frame at a time from Python, one video "
-                     "after another, where ffmpeg pipelines them (see the thread-pool candidate)")
+                     "area resize and rgb24 conversion run one frame at a time from Python, where ffmpeg "
+                     "pipelines them in C")
     rows = [row]
     if per_video:
         ratio_each = median_ratio(times["vskd"], times["ffmpeg_per_video"])
@@ -948,13 +889,9 @@ def bench_decode(ctx: Context, rounds: int, per_video: bool = True) -> tuple[lis
                              f"{len(videos)} processes"))
     else:
         rows.append(not_measured("decode_vs_ffmpeg_per_video", PER_VIDEO_FIGURE, "skipped (--no-per-video)"))
-    candidates = [Row("decode_shared_reformatter_vs_ffmpeg",
-                      "candidate decode_video with one av VideoReformatter per video / ffmpeg (one process)",
-                      r3(ratio_cand), note=f"{med(times['shared_reformatter']):.2f} s; frames identical to "
-                                           f"decode_video's: {cand_equal}"),
-                  Row("decode_shared_reformatter_threads_vs_ffmpeg",
-                      f"candidate as above, {os.cpu_count()} videos at a time (a thread pool, order kept) / ffmpeg",
-                      r3(ratio_cand_threads), note=f"{med(times['shared_reformatter_threads']):.2f} s")]
+    candidates = [Row("decode_one_at_a_time_vs_ffmpeg",
+                      "decode_video one video after another (the stage before its thread pool) / ffmpeg",
+                      r3(ratio_seq), note=f"{med(times['one_at_a_time']):.2f} s")]
     return rows, candidates
 
 

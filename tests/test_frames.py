@@ -128,3 +128,38 @@ def test_frames_store_and_clip_dataset(tmp_path):
         training.set_epoch(epoch)
         later.append(training[1][0])
     assert any(not torch.equal(a, b) for a, b in zip(later, later[1:]))  # new crop/frames per epoch
+
+
+def test_read_ahead_keeps_order_and_hands_back_errors():
+    import threading
+    import time
+
+    from vskd.frames import _read_ahead
+
+    seen_threads = set()
+
+    def read(i):
+        seen_threads.add(threading.current_thread().name)
+        time.sleep(0.01 * (5 - i % 5))  # later items finish first: order must still hold
+        if i == 3:
+            raise ValueError("bad video 3")
+        return i * 10
+
+    out = list(_read_ahead(range(8), read, workers=2))
+    assert [item for item, _ in out] == list(range(8))
+    assert [r for _, r in out if not isinstance(r, Exception)] == [0, 10, 20, 40, 50, 60, 70]
+    assert isinstance(out[3][1], ValueError) and "bad video 3" in str(out[3][1])
+    assert all(name.startswith("decode") for name in seen_threads)
+    # one worker: read in the caller's thread, same results
+    assert [r if not isinstance(r, Exception) else "err" for _, r in _read_ahead(range(4), read, 1)] \
+        == [0, 10, 20, "err"]
+
+
+def test_read_ahead_bounds_how_far_it_reads():
+    from vskd.frames import _read_ahead
+
+    started = []
+    gen = _read_ahead(range(100), lambda i: started.append(i) or i, workers=2)
+    next(gen)
+    assert len(started) <= 2 * 2 + 1  # the window of 4, plus at most the next submission
+    gen.close()

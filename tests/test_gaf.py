@@ -75,3 +75,28 @@ def test_bad_input_is_rejected_clearly(bad, message):
 def test_unknown_method():
     with pytest.raises(ValueError, match="method must be one of"):
         gramian_angular_field(np.arange(4.0), "markov")
+
+
+@pytest.mark.parametrize("method", ["summation", "difference"])
+@pytest.mark.parametrize("n, size", [(177, 64), (200, 56), (40, 56), (5, 8)])
+def test_factored_resize_equals_resizing_the_full_field(method, n, size):
+    # accelerometer_to_gaf never builds the n x n field: it resizes cos and sin and takes
+    # outer products. It must equal torch's antialiased bilinear resize of the full field.
+    import torch
+    import torch.nn.functional as F
+
+    acc = np.random.default_rng(n).normal(size=(n, 3)).cumsum(axis=0)
+    full = torch.from_numpy(gramian_angular_field(acc.T, method)).unsqueeze(0)
+    ref = F.interpolate(full, size=(size, size), mode="bilinear", align_corners=False,
+                        antialias=True)[0].clamp(-1, 1).numpy()
+    np.testing.assert_allclose(accelerometer_to_gaf(acc, size, method), ref, atol=1e-6)
+
+
+def test_resize_matrix_rows_are_averaging_weights():
+    from vskd.gaf import resize_matrix
+
+    r = resize_matrix(200, 50)  # 4:1 shrink: each output averages neighbouring inputs
+    assert r.shape == (50, 200)
+    np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-12)
+    assert (r >= 0).all()
+    np.testing.assert_array_equal(resize_matrix(7, 7), np.eye(7))

@@ -29,28 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from vskd.gaf import CONSTANT_RANGE, METHODS
+from vskd.gaf import CONSTANT_RANGE, METHODS, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
-
-
-def resize_matrix(n: int, size: int) -> np.ndarray:
-    """(size, n) float64 matrix R such that ``vskd.gaf``'s resize of an n x n field G is R G R^T.
-
-    Built by resizing the identity along the width with the same call ``vskd.gaf`` uses, so it
-    reproduces torch's antialiased bilinear weights exactly. n == size: the identity (``vskd.gaf``
-    does not resize then).
-    """
-    if n < 2 or size < 1:
-        raise ValueError(f"need n >= 2 and size >= 1, got n={n}, size={size}")
-    if n == size:
-        return np.eye(n)
-    eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, n)
-    rows = F.interpolate(eye, size=(1, size), mode="bilinear", align_corners=False, antialias=True)
-    return rows[:, 0, 0, :].T.numpy().copy()
 
 
 def resample(acc: np.ndarray, length: int) -> np.ndarray:

@@ -174,11 +174,46 @@ class ClipDataset(torch.utils.data.Dataset):
             box, flip = center_crop_box(h, w, self.input_size), False
         return clip_to_tensor(frames, box, self.input_size, flip), int(self.labels[row]), row
 
+def _read_ahead(items, read, workers: int | None):
+    """Yield ``(item, read(item))`` in order, reading up to ``2 * workers`` items ahead in
+    threads. A ValueError/OSError from ``read`` is yielded in place of the result, so the
+    caller decides (stop or skip) exactly as if it had read the item itself."""
+    import os
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or min(2, os.cpu_count() or 1)
+
+    def guarded(item):
+        try:
+            return read(item)
+        except (ValueError, OSError) as exc:
+            return exc
+
+    if workers <= 1:
+        for item in items:
+            yield item, guarded(item)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+        pending = deque()
+        for item in items:
+            pending.append((item, pool.submit(guarded, item)))
+            if len(pending) >= 2 * workers:
+                first, fut = pending.popleft()
+                yield first, fut.result()
+        while pending:
+            first, fut = pending.popleft()
+            yield first, fut.result()
+
 
 def build_frames_store(samples, out_path: str | Path, short_side: int, class_names: list[str],
                        dataset: str, progress=lambda it, **kw: it, read_video=decode_video,
-                       on_bad_sample: str = "error") -> dict:
+                       on_bad_sample: str = "error", workers: int | None = None) -> dict:
     """Decode every sample's video into ``out_path`` (atomically). Returns a summary.
+
+    ``workers`` videos are decoded at once in threads (PyAV releases the GIL while it
+    decodes and scales; default: 2, or 1 on a one-core machine), at most ``2 * workers``
+    ahead of the writer, in order, so memory stays a few videos whatever the data set.
 
     ``read_video(path, short_side)`` gives (T, H, W, 3) uint8 frames: ``decode_video`` for
     video files; a dataset adapter passes its own reader (Berkeley-MHAD's PGM folders).
@@ -193,11 +228,10 @@ def build_frames_store(samples, out_path: str | Path, short_side: int, class_nam
     lengths, kept = [], []
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         group = h5.create_group("frames")
-        for sample in progress(samples, desc="decode video", unit="video"):
-            try:
-                frames = read_video(sample.video, short_side)
-            except (ValueError, OSError) as exc:  # VideoError, an adapter's LayoutError, I/O
-                bad.handle(sample.id, sample.video, str(exc))
+        decoded = _read_ahead(samples, lambda smp: read_video(smp.video, short_side), workers)
+        for sample, frames in progress(decoded, desc="decode video", unit="video", total=len(samples)):
+            if isinstance(frames, (ValueError, OSError)):  # VideoError, an adapter's LayoutError, I/O
+                bad.handle(sample.id, sample.video, str(frames))
                 continue
             if len(frames) == 0:
                 bad.handle(sample.id, sample.video, "no frames. Replace the recording")

@@ -14,6 +14,8 @@ We keep float32 tensors; the authors' JPEG round trip is deliberately not reprod
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,21 +57,57 @@ def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarra
     return sin[..., :, None] * cos[..., None, :] - cos[..., :, None] * sin[..., None, :]
 
 
+@functools.lru_cache(maxsize=512)
+def resize_matrix(n: int, size: int) -> np.ndarray:
+    """(size, n) float64 matrix R of torch's antialiased bilinear resize of a length-n axis to
+    ``size``: resizing an n x n image G gives R G R^T (bilinear resizing is separable and linear).
+
+    Read off by resizing the identity, so it is torch's resize, weights and all. n == size: the
+    identity. Cached per (n, size) and read-only (the export graph and every trial share it).
+    """
+    if n < 2 or size < 1:
+        raise ValueError(f"need n >= 2 and size >= 1, got n={n}, size={size}")
+    if n == size:
+        r = np.eye(n)
+    else:
+        eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, n)
+        rows = F.interpolate(eye, size=(1, size), mode="bilinear", align_corners=False, antialias=True)
+        r = rows[:, 0, 0, :].T.numpy().copy()
+    r.flags.writeable = False
+    return r
+
+
 def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summation") -> np.ndarray:
     """(N, 3) accelerometer -> (3, image_size, image_size) float32 image, channels x, y, z.
 
     The n x n fields are resized with bilinear interpolation and antialiasing (a trial is
     usually longer than the image is wide, so this mostly shrinks).
+
+    Computed factored: a GAF is a difference of two outer products (GASF = c c^T - s s^T,
+    GADF = s c^T - c s^T, with c = cos phi, s = sin phi), and the resize is R G R^T, so
+    the resized field is (Rc)(Rc)^T - (Rs)(Rs)^T: the n x n field is never built. Equal
+    to resizing :func:`gramian_angular_field` (tested to 1e-6) at O(n S + S^2) per axis
+    instead of O(n^2 + n S^2).
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     acc = np.asarray(acc)
     if acc.ndim != 2 or acc.shape[1] != 3:
         raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
-    fields = gramian_angular_field(acc.T, method)  # (3, n, n)
-    t = torch.from_numpy(fields).float().unsqueeze(0)
-    if fields.shape[-1] != image_size:
-        t = F.interpolate(t, size=(image_size, image_size), mode="bilinear",
-                          align_corners=False, antialias=True)
-    return t.squeeze(0).clamp_(-1.0, 1.0).numpy()
+    if acc.shape[0] < 2:
+        raise ValueError(f"a series needs at least 2 samples, got shape {acc.T.shape}")
+    if not np.isfinite(acc).all():
+        raise ValueError("series contains NaN or inf")
+    cos = scale_minmax(acc.T)  # (3, n)
+    sin = np.sqrt(1.0 - cos**2)
+    if cos.shape[-1] != image_size:
+        r = resize_matrix(cos.shape[-1], image_size)
+        cos, sin = cos @ r.T, sin @ r.T  # (3, S)
+    if method == "summation":
+        img = cos[:, :, None] * cos[:, None, :] - sin[:, :, None] * sin[:, None, :]
+    else:
+        img = sin[:, :, None] * cos[:, None, :] - cos[:, :, None] * sin[:, None, :]
+    return np.clip(img, -1.0, 1.0).astype(np.float32)
 
 
 class GAFDataset(torch.utils.data.Dataset):
