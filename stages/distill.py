@@ -1,18 +1,20 @@
-"""distill@DATASET: the same student trained with the DASK loss against the stored teacher outputs."""
+"""distill@DATASET: the same student trained with the DASK loss (or distill.method's) against the stored teacher outputs."""
 
-from vskd.losses import dask_loss
+from vskd.losses import distill_loss
 from vskd.params import runtime_block
 from vskd.stage import run
-from vskd.train_student import train_student
+from vskd.train_student import train_seeds
 
 
 def body(name, params, block):
-    loss = dask_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"],
-                     params["distill"]["distance_weight"], params["distill"]["angle_weight"])
-    return train_student(
+    loss = distill_loss(params)  # distill.method: dask (default), st, at or sp
+    # One student per seed in `seeds`, all from the one teacher (trained with `seed`), as in
+    # the paper: models/<ds>/vskd.pt is the first seed's, vskd_seeds/ holds the others.
+    return train_seeds(
         f"data/{name}/gaf.h5", f"models/{name}/vskd.pt", f"metrics/{name}/train/distill",
+        seeds=params["seeds"], split_seed=params["seed"],
         cfg=params["student"], feature_dim=params["teacher"]["feature_dim"],
-        split_cfg=block["split"], seed=params["seed"], runtime=runtime_block(params), loss=loss,
+        split_cfg=block["split"], runtime=runtime_block(params), loss=loss,
         teacher_path=f"models/{name}/teacher_outputs.h5",
     )
 

@@ -1,17 +1,24 @@
-"""evaluate@DATASET: test metrics of teacher, baseline and VSKD student -> metrics/DATASET.json."""
+"""evaluate@DATASET: test metrics of the teacher, the baseline and VSKD students (every seed in
+``seeds``) and MiniRocket, with paired tests -> metrics/DATASET.json."""
 
 from vskd.evaluate import evaluate
 from vskd.params import runtime_block
 from vskd.stage import run
-from vskd.training import resolve_device
+from vskd.training import resolve_device, seed_checkpoints
 
 
 def body(name, params, block):
+    seeds = params["seeds"]
     m = evaluate(name, f"data/{name}/gaf.h5", f"models/{name}/teacher_outputs.h5",
-                 f"models/{name}/student.pt", f"models/{name}/vskd.pt", split_cfg=block["split"],
-                 seed=params["seed"], metrics_path=f"metrics/{name}.json", plots_dir=f"metrics/{name}/plots",
-                 device=resolve_device(runtime_block(params)))
-    return {k: round(m[k]["accuracy"], 4) for k in ("teacher", "student", "vskd", "gain")}
+                 seed_checkpoints(f"models/{name}/student.pt", seeds),
+                 seed_checkpoints(f"models/{name}/vskd.pt", seeds), f"models/{name}/minirocket.json",
+                 split_cfg=block["split"], seed=params["seed"], metrics_path=f"metrics/{name}.json",
+                 plots_dir=f"metrics/{name}/plots", device=resolve_device(runtime_block(params)))
+    summary = {k: round(m[k]["accuracy"], 4) for k in ("teacher", "student", "vskd", "minirocket", "gain")}
+    ci = m["paired"]["vskd_vs_student"]["bootstrap"]
+    summary["gain_ci95"] = f"[{ci['ci_low']:.4f}, {ci['ci_high']:.4f}]"
+    summary["seeds"] = len(seeds)
+    return summary
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
-"""student@DATASET: the baseline ResNet18 GAF student, cross-entropy only."""
+"""student@DATASET: the baseline GAF student, cross-entropy only, one per seed in ``seeds``."""
 
 from vskd.params import runtime_block
 from vskd.stage import run
-from vskd.train_student import train_student
+from vskd.train_student import train_seeds
 
 
 def body(name, params, block):
-    return train_student(
+    return train_seeds(
         f"data/{name}/gaf.h5", f"models/{name}/student.pt", f"metrics/{name}/train/student",
+        seeds=params["seeds"], split_seed=params["seed"],
         cfg=params["student"], feature_dim=params["teacher"]["feature_dim"],
-        split_cfg=block["split"], seed=params["seed"], runtime=runtime_block(params),
+        split_cfg=block["split"], runtime=runtime_block(params),
     )
 
 

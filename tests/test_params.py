@@ -28,6 +28,14 @@ def test_repository_params_are_valid():
     ("teacher.dropout", 1.0, "'teacher.dropout' must be < 1"),
     ("synthetic.segments", 1, "'synthetic.segments' must be >= 2"),
     ("seed", "zero", "'seed' must be an integer"),
+    ("seeds", [], "'seeds' must be a non-empty list of integers >= 0, got \\[\\]"),
+    ("seeds", 0, "'seeds' must be a non-empty list of integers >= 0, got 0"),
+    ("seeds", [0, 1.5], "'seeds' must be a non-empty list of integers >= 0"),
+    ("seeds", [0, True], "'seeds' must be a non-empty list of integers >= 0"),
+    ("seeds", [0, -1], "'seeds' must be a non-empty list of integers >= 0"),
+    ("seeds", [1, 2, 1], "'seeds' must not repeat a seed"),
+    ("minirocket.n_kernels", 10, "'minirocket.n_kernels' must be >= 84"),
+    ("minirocket.length", 5, "'minirocket.length' must be 0 .* or >= 9"),
 ])
 def test_invalid_values_name_the_key(params, key, value, message):
     bad = copy.deepcopy(params)
@@ -43,6 +51,12 @@ def test_invalid_values_name_the_key(params, key, value, message):
 def test_missing_key_is_named(params):
     del params["student"]["epochs"]
     with pytest.raises(ParamsError, match="missing key 'student.epochs'"):
+        validate(params, "params.yaml")
+
+
+def test_missing_seeds_list_is_named(params):
+    del params["seeds"]
+    with pytest.raises(ParamsError, match="missing key 'seeds'"):
         validate(params, "params.yaml")
 
 

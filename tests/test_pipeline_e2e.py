@@ -47,16 +47,39 @@ def tiny_repo(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_writes_metrics(tiny_repo):
     root, log = tiny_repo
-    for stage in ("download", "frames", "gaf", "teacher", "student", "distill", "evaluate"):
+    for stage in ("download", "frames", "gaf", "teacher", "student", "distill", "minirocket", "evaluate"):
         assert f"Running stage '{stage}@synthetic'" in log
     metrics = json.loads((root / "metrics" / "synthetic.json").read_text())
-    assert set(metrics) == {"dataset", "split", "selection", "teacher", "student", "vskd", "gain"}
+    assert set(metrics) == {"dataset", "split", "seeds", "selection", "teacher", "student", "vskd",
+                            "minirocket", "gain", "vskd_minus_minirocket", "paired"}
     assert metrics["split"] == {"name": "cross_subject", "train": 6, "val": 0, "test": 6}
-    for model in ("teacher", "student", "vskd"):
-        assert set(metrics[model]) == {"accuracy", "macro_f1"}
-        assert 0 <= metrics[model]["accuracy"] <= 1
+    assert metrics["seeds"] == [0]
+    assert set(metrics["teacher"]) == {"accuracy", "macro_f1"}
+    for model in ("student", "vskd", "minirocket"):
+        # one seed: the mean is that seed's value, and there is no spread to estimate
+        assert set(metrics[model]) == {"accuracy", "macro_f1", "accuracy_std", "macro_f1_std", "per_seed"}
+        assert metrics[model]["per_seed"] == {"s0": {"accuracy": metrics[model]["accuracy"],
+                                                     "macro_f1": metrics[model]["macro_f1"]}}
+        assert metrics[model]["accuracy_std"] is None
+    for model in ("teacher", "student", "vskd", "minirocket"):
+        assert metrics[model]["accuracy"] in {k / 6 for k in range(7)}   # 6 test samples
     assert metrics["gain"]["accuracy"] == pytest.approx(metrics["vskd"]["accuracy"] - metrics["student"]["accuracy"])
-    for model in ("teacher", "student", "vskd"):
+    assert metrics["vskd_minus_minirocket"]["accuracy"] == pytest.approx(
+        metrics["vskd"]["accuracy"] - metrics["minirocket"]["accuracy"])
+    paired = metrics["paired"]["vskd_vs_student"]
+    b, c = paired["mcnemar"]["s0"]["b"], paired["mcnemar"]["s0"]["c"]
+    assert (c - b) / 6 == pytest.approx(metrics["gain"]["accuracy"])     # c: only VSKD right
+    assert 0 < paired["mcnemar"]["s0"]["p_value"] <= 1
+    boot = paired["bootstrap"]
+    assert boot["accuracy_diff"] == pytest.approx(metrics["gain"]["accuracy"])
+    assert boot["ci_low"] <= boot["accuracy_diff"] <= boot["ci_high"]
+    assert (boot["resamples"], boot["samples"], boot["seeds_pooled"]) == (10000, 6, 1)
+    assert set(metrics["paired"]["vskd_vs_minirocket"]) == {"mcnemar", "bootstrap"}
+    predictions = json.loads((root / "models" / "synthetic" / "minirocket.json").read_text())
+    assert predictions["seeds"] == [0] and len(predictions["predictions"]["0"]) == 6
+    assert (root / "models" / "synthetic" / "student_seeds").is_dir()
+    assert not any((root / "models" / "synthetic" / "student_seeds").iterdir())   # one seed
+    for model in ("teacher", "student", "vskd", "minirocket"):
         assert (root / "metrics" / "synthetic" / "plots" / f"confusion_{model}.png").stat().st_size > 0
     curves = root / "metrics" / "synthetic" / "train" / "distill" / "plots" / "metrics" / "train"
     assert {p.stem for p in curves.glob("*.tsv")} >= {"ce", "kd", "rkd_distance", "rkd_angle", "semantic", "loss"}
@@ -67,6 +90,19 @@ def test_second_repro_runs_nothing(tiny_repo):
     log = run(["dvc", "repro"], root)
     assert "Running stage" not in log
     assert "up to date" in log
+
+
+def test_report_renders_the_workspace_run_from_dvc_exp_show(tiny_repo):
+    """`python -m vskd report` runs `dvc exp show --json` and puts the workspace's default run
+    (DASK, ResNet18) in Table 4's DASK-ResNet18 row, one seed: no spread."""
+    import sys
+
+    root, _ = tiny_repo
+    metrics = json.loads((root / "metrics" / "synthetic.json").read_text())
+    text = run([sys.executable, "-m", "vskd", "report"], root)
+    row = next(line for line in text.splitlines() if line.startswith("| DASK-ResNet18 |"))
+    assert f"| {100 * metrics['vskd']['accuracy']:.2f} | 96.97 |" in row and "`workspace`" in row
+    assert "seeds 0 (1)" in text and "| ST | Acc. | n/a |" in text
 
 
 def test_dvc_remote_shares_the_cache_and_a_fresh_clone_runs_nothing(tiny_repo, tmp_path):

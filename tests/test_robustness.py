@@ -216,6 +216,7 @@ def test_unknown_dataset_name_is_one_line(tmp_path, raw_tree, stage):
     ("beta", -0.5, "'beta' must be >= 0"),
     ("gamma", -2, "'gamma' must be >= 0"),
     ("distill.angle_weight", -1, "'distill.angle_weight' must be >= 0"),
+    ("distill.semantic_scale", "batch", "'distill.semantic_scale' must be none (the paper's L_S) or teacher"),
     ("temperature", 0, "'temperature' must be > 0, got 0"),
     ("temperature", -4.0, "'temperature' must be > 0"),
     ("gaf.image_size", 8, "'gaf.image_size' must be >= 16, got 8"),
@@ -292,6 +293,8 @@ def test_skip_mode_runs_the_whole_chain_and_counts_every_skip(tmp_path, raw_tree
     assert code == 0 and "train=6" in out                  # the sensor student has them all
     code, out, _ = stage("distill", root)
     assert code == 0 and "train=4" in out and "no_teacher_output=2 (a1_s1_t1, a3_s1_t2)" in out
+    code, out, _ = stage("minirocket", root)             # the sensor reference: all gaf.h5 samples
+    assert code == 0 and "train=6" in out and "test=5" in out
     code, out, _ = stage("evaluate", root)
     assert code == 0
     metrics = json.loads((root / "metrics" / "synthetic.json").read_text())

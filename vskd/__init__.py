@@ -14,7 +14,10 @@ Modules, one concept each:
     models      BN-Inception, multi-scale TRN teacher, GAF student
     losses      KD, RKD distance, RKD angle, semantic loss and their weighted sum (DASK)
     training    the training loops shared by the teacher, student and distill stages
-    evaluate    metrics, confusion matrices
+    evaluate    metrics (per training seed, mean and std, paired tests), confusion matrices
+    stats       exact McNemar test, paired bootstrap interval, mean and std over seeds
+    minirocket  the MiniRocket reference (aeon) on the raw accelerometer
+    report      the paper's Tables 1-4 as Markdown from `dvc exp show --json`
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,8 @@
-"""Command line: ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``."""
+"""Command line:
+
+* ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``
+* ``python -m vskd report [--from-json FILE] [--out FILE] [--repo DIR]``: Tables 1-4 as Markdown
+"""
 
 from __future__ import annotations
 
@@ -35,11 +39,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON with every class probability")
     p.add_argument("--params", default="params.yaml",
                    help="params.yaml holding gaf.* for a .pt checkpoint (default: ./params.yaml)")
+    r = commands.add_parser(
+        "report", help="render the paper's Tables 1-4 as Markdown from the DVC experiments",
+        description="Reads `dvc exp show --json` (the workspace and every finished experiment) and "
+                    "renders Tables 1-4 in the paper's shape, the paper's numbers beside ours, the "
+                    "MiniRocket reference row in each, n/a where no experiment has run.")
+    r.add_argument("--from-json", metavar="FILE",
+                   help="read this saved `dvc exp show --json` output instead of running dvc")
+    r.add_argument("--out", metavar="FILE", help="write the Markdown here (default: standard output)")
+    r.add_argument("--repo", default=".", help="the DVC repository (default: the current folder)")
     return parser
+
+
+def report(args) -> int:
+    from vskd.report import main as render_report
+
+    try:
+        text = render_report(args.from_json, args.out, args.repo)
+    except (RuntimeError, FileNotFoundError, ValueError) as exc:
+        print(f"report: error: {exc}", file=sys.stderr)
+        return 1
+    if args.out:
+        print(f"report: wrote {args.out}", file=sys.stderr)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        return report(args)
     from vskd.predict import format_table, load_predictor, predict_file, to_json
 
     try:

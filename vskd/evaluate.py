@@ -1,9 +1,11 @@
-"""Evaluate stage: test accuracy and macro-F1 of the teacher, baseline student and VSKD student.
+"""Evaluate stage: test accuracy and macro-F1 of the teacher, the baseline and VSKD students
+(one per training seed) and the MiniRocket reference, and whether the differences are real.
 
 The teacher's test predictions come from its stored outputs (no video is decoded here); the
-two students run on the test GAF images. Writes ``metrics/<ds>.json`` (nested, so
-``dvc metrics show/diff`` read ``vskd.accuracy``, ``gain.accuracy``, ...) and, per model,
-a confusion matrix as CSV (for ``dvc plots``) and as PNG.
+students run on the test GAF images; MiniRocket's predictions come from its stage. Writes
+``metrics/<ds>.json`` (nested, so ``dvc metrics show/diff`` read ``vskd.accuracy``,
+``gain.accuracy``, ``paired.vskd_vs_student.bootstrap.ci_low``, ...) and, per model, a
+confusion matrix (the first seed's) as CSV (for ``dvc plots``) and as PNG.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from vskd.gaf import GAFDataset
 from vskd.h5store import atomic_path, get_meta, open_store, read_index
 from vskd.index import make_split
+from vskd.minirocket import load_predictions
 from vskd.models.student import GAFStudent
+from vskd.stats import mcnemar, paired_bootstrap_ci, seed_summary
 from vskd.teacher_outputs import TeacherOutputs
 from vskd.training import Runtime, load_checkpoint, make_loader, predict
 
-MODELS = ("teacher", "student", "vskd")
+MODELS = ("teacher", "student", "vskd", "minirocket")
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict:
@@ -83,13 +87,72 @@ def write_confusion(directory: Path, name: str, y_true, y_pred, class_names: lis
     plt.close(fig)
 
 
-def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_path, vskd_path, *,
-             split_cfg: dict, seed: int, metrics_path, plots_dir, device=None) -> dict:
-    """``device``: where the students run (``runtime.device``); the teacher's outputs are stored.
+def _seed_key(seed: int) -> str:
+    return f"s{seed}"
+
+
+def seed_scores(y_true: np.ndarray, predictions: dict[int, np.ndarray], num_classes: int) -> dict:
+    """Accuracy and macro-F1 per seed, and their mean and sample std over seeds.
+
+    ``accuracy`` and ``macro_f1`` are the means (one seed: that seed's value), so the keys
+    ``student.accuracy``, ``vskd.accuracy`` read the same with one seed or several."""
+    per_seed = {_seed_key(s): scores(y_true, p, num_classes) for s, p in predictions.items()}
+    out: dict = {}
+    for metric in ("accuracy", "macro_f1"):
+        summary = seed_summary([v[metric] for v in per_seed.values()])
+        out[metric], out[f"{metric}_std"] = summary["mean"], summary["std"]
+    out["per_seed"] = per_seed
+    return out
+
+
+def paired_comparison(y_true: np.ndarray, base: dict[int, np.ndarray], other: dict[int, np.ndarray]) -> dict:
+    """``other`` against ``base`` on the same test samples (vskd.stats): per seed, the exact
+    McNemar test (b: samples only ``base`` gets right, c: samples only ``other`` gets right;
+    seeds paired in order), and a paired bootstrap 95 % interval of the accuracy difference,
+    each sample's correctness averaged over the seeds first."""
+    seeds = list(zip(base, other))
+    tests = {}
+    for sb, so in seeds:
+        key = _seed_key(so) if sb == so else f"{_seed_key(sb)}_{_seed_key(so)}"
+        tests[key] = mcnemar(y_true, base[sb], other[so])
+    correct_base = np.stack([base[sb] == y_true for sb, _ in seeds])
+    correct_other = np.stack([other[so] == y_true for _, so in seeds])
+    return {"mcnemar": tests, "bootstrap": paired_bootstrap_ci(correct_base, correct_other)}
+
+
+def minirocket_predictions(path, test_ids, seeds: list[int], split_name: str) -> dict[int, np.ndarray]:
+    """The minirocket stage's test predictions for ``test_ids``, per seed."""
+    stored = load_predictions(path)
+    if [int(s) for s in stored["seeds"]] != list(seeds) or stored["split"]["name"] != split_name:
+        raise ValueError(f"{path}: written for seeds {stored['seeds']} and split {stored['split']['name']!r}, "
+                         f"not {list(seeds)} and {split_name!r}; run `dvc repro minirocket`")
+    position = {i: k for k, i in enumerate(stored["test_ids"])}
+    missing = [i for i in test_ids if i not in position]
+    if missing:
+        raise ValueError(f"{path}: no prediction for {len(missing)} test sample(s), e.g. {missing[:3]}; "
+                         "run `dvc repro minirocket`")
+    rows = np.array([position[i] for i in test_ids], dtype=np.int64)
+    return {s: np.asarray(stored["predictions"][str(s)], dtype=np.int64)[rows] for s in seeds}
+
+
+def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_paths: dict, vskd_paths: dict,
+             minirocket_path, *, split_cfg: dict, seed: int, metrics_path, plots_dir,
+             device=None) -> dict:
+    """Score every model on the test split and compare them.
+
+    ``student_paths``, ``vskd_paths``: {training seed: checkpoint}, in params.yaml ``seeds``
+    order (the first seed's are ``student.pt`` and ``vskd.pt``); ``minirocket_path``: the
+    minirocket stage's predictions; ``seed``: params.yaml ``seed``, which carved the split's
+    validation subset (and trained the one teacher). ``device``: where the students run
+    (``runtime.device``); the teacher's outputs are stored.
 
     Test samples the frames or teacher stage skipped (``runtime.on_bad_sample: skip``) have no
-    teacher output: all three models are scored without them, and ``split.skipped`` counts them.
+    teacher output: every model is scored without them, and ``split.skipped`` counts them.
+    Confusion matrices are the first seed's.
     """
+    seeds = list(student_paths)
+    if list(vskd_paths) != seeds:
+        raise ValueError(f"student seeds {seeds} and vskd seeds {list(vskd_paths)} differ")
     with open_store(gaf_path, "gaf") as h5:
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
@@ -100,29 +163,56 @@ def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_path, vskd_pa
                          dtype=bool)
     test = test[~no_output]
     y_true = index["labels"][test]
+    test_ids = [str(i) for i in index["ids"][test]]
 
-    predictions, selection = {}, {"teacher": teacher.selection}
-    predictions["teacher"] = teacher.logits[teacher.rows_for(index["ids"][test], y_true)].argmax(1)
-    predictions["student"], selection["student"] = student_predictions(student_path, "student", gaf_path,
-                                                                       test, device)
-    predictions["vskd"], selection["vskd"] = student_predictions(vskd_path, "distill", gaf_path, test, device)
+    # MiniRocket's stored predictions first: a stale file (another seeds list) stops here.
+    minirocket = minirocket_predictions(minirocket_path, test_ids, seeds, split_cfg["name"])
+    selection = {"teacher": teacher.selection}
+    teacher_pred = teacher.logits[teacher.rows_for(index["ids"][test], y_true)].argmax(1)
+    predictions: dict[str, dict[int, np.ndarray]] = {"student": {}, "vskd": {}}
+    for name, stage, paths in (("student", "student", student_paths), ("vskd", "distill", vskd_paths)):
+        chosen = set()
+        for s, path in paths.items():
+            predictions[name][s], how = student_predictions(path, stage, gaf_path, test, device)
+            chosen.add(how)
+        selection[name] = chosen.pop() if len(chosen) == 1 else "/".join(sorted(chosen))
+    predictions["minirocket"] = minirocket
     k = len(class_names)
     metrics: dict = {
         "dataset": dataset,
         "split": {"name": split_cfg["name"], "train": len(split["train"]), "val": len(split["val"]),
                   "test": len(test)},
+        "seeds": seeds,
         "selection": selection,
     }
     if no_output.any():
         metrics["split"]["skipped"] = int(no_output.sum())
-    for name in MODELS:
-        metrics[name] = scores(y_true, predictions[name], k)
-    metrics["gain"] = {m: metrics["vskd"][m] - metrics["student"][m] for m in ("accuracy", "macro_f1")}
+    metrics["teacher"] = scores(y_true, teacher_pred, k)
+    for name in ("student", "vskd", "minirocket"):
+        metrics[name] = seed_scores(y_true, predictions[name], k)
+    # VSKD minus baseline, seed by seed (the same seed: the same initialisation and data order).
+    gain: dict = {}
+    per_seed = {_seed_key(s): {m: metrics["vskd"]["per_seed"][_seed_key(s)][m]
+                               - metrics["student"]["per_seed"][_seed_key(s)][m]
+                               for m in ("accuracy", "macro_f1")} for s in seeds}
+    for m in ("accuracy", "macro_f1"):
+        summary = seed_summary([v[m] for v in per_seed.values()])
+        gain[m], gain[f"{m}_std"] = summary["mean"], summary["std"]
+    gain["per_seed"] = per_seed
+    metrics["gain"] = gain
+    # The distilled student against the reference that needs no teacher: negative = it loses.
+    metrics["vskd_minus_minirocket"] = {m: metrics["vskd"][m] - metrics["minirocket"][m]
+                                        for m in ("accuracy", "macro_f1")}
+    metrics["paired"] = {
+        "vskd_vs_student": paired_comparison(y_true, predictions["student"], predictions["vskd"]),
+        "vskd_vs_minirocket": paired_comparison(y_true, predictions["minirocket"], predictions["vskd"]),
+    }
 
     plots_dir = Path(plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
+    first = {"teacher": teacher_pred, **{name: predictions[name][seeds[0]] for name in ("student", "vskd", "minirocket")}}
     for name in MODELS:
-        write_confusion(plots_dir, name, y_true, predictions[name], class_names)
+        write_confusion(plots_dir, name, y_true, first[name], class_names)
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

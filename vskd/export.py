@@ -65,7 +65,7 @@ class GAFLayer(nn.Module):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.window, self.image_size, self.method = int(window), int(image_size), method
-        r = torch.from_numpy(resize_matrix(self.window, self.image_size)).float()
+        r = torch.from_numpy(resize_matrix(self.window, self.image_size).copy()).float()
         self.register_buffer("resize_t", r.T.contiguous())  # (window, image_size)
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
@@ -307,7 +307,8 @@ def _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, run
                                input=f"{pipeline.gaf.window} x 3 accelerometer -> 3 x {size} x {size} GAF")
     student = pipeline.student
     if paper_scale:
-        paper = GAFStudentPipeline(GAFStudent(student.num_classes, student.feature_dim), pipeline.gaf.window, 224,
+        paper = GAFStudentPipeline(GAFStudent(student.num_classes, student.feature_dim,
+                                              arch=getattr(student, "arch", "resnet18")), pipeline.gaf.window, 224,
                                    pipeline.gaf.method).eval()
         report["student_paper"] = _entry(count_params(paper), count_macs(paper, acc),
                                          torch_latency(paper, (acc,), runs),

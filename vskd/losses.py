@@ -2,12 +2,26 @@
 
     L = CE + alpha * KD + beta * (w_D * L_D + w_A * L_A) + gamma * L_S
 
+and the other methods of the paper's Table 4 (params ``distill.method``, :func:`distill_loss`):
+
+    st    L = CE + alpha * KD                             (Hinton et al. 2015)
+    at    L = CE + distill.at_weight * L_AT               (Zagoruyko & Komodakis, ICLR 2017)
+    sp    L = CE + distill.sp_weight * L_SP               (Tung & Mori, ICCV 2019)
+
 * KD   Hinton et al. 2015 (eq. 2-3): KL(softmax(t/T) || softmax(s/T)) * T^2, batch mean.
 * L_D  RKD distance, Park et al. CVPR 2019 (eq. 4-5): pairwise distances, each side divided by
        its mean positive distance, Huber loss between student and teacher.
 * L_A  RKD angle (eq. 6-7): cosines of the angles every triple forms, Huber loss.
 * L_S  semantic loss (eq. 8): mean over the batch of the squared L2 distance between the
        student's fc0 output and the teacher's segment-averaged feature.
+
+* L_AT attention transfer, p = 2: per matched layer pair, the attention maps
+       Q = mean_c A_c^2 (``vskd.attention``) pooled to a common size, flattened and
+       L2-normalised per sample; mean over batch and positions of the squared difference;
+       summed over the pairs. This is the form of the AT authors' code and of RepDistiller
+       (``(at(s) - at(t)).pow(2).mean()``), for which the usual weight 1000 is calibrated.
+* L_SP similarity preserving: G = F F^T (B x B) of each side's flattened batch features,
+       rows L2-normalised; ||G_s - G_t||_F^2 / B^2. Usual weight 3000.
 
 w_D and w_A are 1 in the paper; params ``distill.distance_weight`` / ``angle_weight`` set
 them to 0 for the ablations of Table 4. Every teacher input is detached: no gradient can
@@ -19,6 +33,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from vskd.attention import attention_map
+
+METHODS = ("dask", "st", "at", "sp")
 
 
 class KDLoss(nn.Module):
@@ -70,11 +88,33 @@ class RKDAngleLoss(nn.Module):
         return F.smooth_l1_loss(_angles(student), t)
 
 
+SEMANTIC_SCALES = ("none", "teacher")
+
+
 class SemanticLoss(nn.Module):
-    """1/m sum_k ||H^S_k - H^T_k||_2^2 over the m samples of the batch."""
+    """1/m sum_k ||H^S_k - H^T_k||_2^2 over the m samples of the batch, divided by
+    ``reference``: 1 (the paper's loss), or with ``normalise`` the teacher features' mean
+    squared norm over the training samples (:meth:`fit_reference`), so the term starts near
+    1 whatever the scale of the teacher's features (``distill.semantic_scale: teacher``)."""
+
+    def __init__(self, normalise: bool = False):
+        super().__init__()
+        self.normalise = normalise
+        self.reference = 1.0
+
+    def fit_reference(self, teacher_features) -> float:
+        """Set the divisor from the training samples' teacher features (N, D); returns it."""
+        if self.normalise:
+            f = torch.as_tensor(teacher_features, dtype=torch.float64)
+            ref = float(f.pow(2).sum(1).mean())
+            if not ref > 0:
+                raise ValueError("the teacher's features are all zero: semantic_scale: teacher "
+                                 "cannot normalise by them; rerun the teacher stage")
+            self.reference = ref
+        return self.reference
 
     def forward(self, student, teacher):
-        return (student - teacher.detach()).pow(2).sum(1).mean()
+        return (student - teacher.detach()).pow(2).sum(1).mean() / self.reference
 
 
 class CrossEntropyLoss(nn.Module):
@@ -82,11 +122,54 @@ class CrossEntropyLoss(nn.Module):
         return F.cross_entropy(logits, target)
 
 
+def _flat_attention(q: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, H, W) attention map -> (B, h*w): adaptive average pool to ``size``, L2-normalised."""
+    if tuple(q.shape[-2:]) != tuple(size):
+        q = F.adaptive_avg_pool2d(q.unsqueeze(1), size).squeeze(1)
+    return F.normalize(q.flatten(1), p=2, dim=1)
+
+
+class ATLoss(nn.Module):
+    """Attention transfer between matched layer pairs (module docstring).
+
+    ``student``: activations (B, C, H, W) of the student's layers, shallow to deep;
+    ``teacher``: the teacher's attention maps (B, h, w), already reduced over channels (and
+    segments), one per student layer. Each pair is pooled to (min(H, h), min(W, w))."""
+
+    def forward(self, student, teacher):
+        if len(student) != len(teacher) or not student:
+            raise ValueError(f"AT needs one teacher map per student layer, got {len(student)} student "
+                             f"and {len(teacher)} teacher maps")
+        total = 0.0
+        for a_s, q_t in zip(student, teacher):
+            size = (min(a_s.shape[-2], q_t.shape[-2]), min(a_s.shape[-1], q_t.shape[-1]))
+            with torch.no_grad():
+                t = _flat_attention(q_t.detach(), size)
+            total = total + (_flat_attention(attention_map(a_s), size) - t).pow(2).mean()
+        return total
+
+
+def _similarity(f: torch.Tensor) -> torch.Tensor:
+    f = f.flatten(1)
+    return F.normalize(f @ f.t(), p=2, dim=1)
+
+
+class SPLoss(nn.Module):
+    """Similarity-preserving KD: ||normalize_rows(F_s F_s^T) - normalize_rows(F_t F_t^T)||_F^2 / B^2."""
+
+    def forward(self, student, teacher):
+        with torch.no_grad():
+            g_t = _similarity(teacher.detach())
+        b = student.shape[0]
+        return (_similarity(student) - g_t).pow(2).sum() / (b * b)
+
+
 class WeightedSum(nn.Module):
     """A named weighted sum of loss modules; returns the total and every term's value.
 
-    ``inputs[name]`` holds the arguments of term ``name``. Terms of weight 0 are still
-    computed (without gradient) so their values are logged for every run alike.
+    ``inputs[name]`` holds the arguments of term ``name``. A term of weight 0 (an ablation,
+    e.g. ``distill.angle_weight: 0``) is not computed at all: it costs nothing, and its logged
+    value is exactly 0 (``train/rkd_angle`` flat at 0 marks the ablated term in the curves).
     """
 
     def __init__(self, terms: dict[str, tuple[float, nn.Module]]):
@@ -102,24 +185,27 @@ class WeightedSum(nn.Module):
         for name, module in self.terms.items():
             weight = self.weights[name]
             if weight == 0:
-                with torch.no_grad():
-                    value = module(*inputs[name])
-            else:
-                value = module(*inputs[name])
-                total = total + weight * value
+                values[name] = torch.zeros(())
+                continue
+            value = module(*inputs[name])
+            total = total + weight * value
             values[name] = value.detach()
         return total, values
 
 
 def dask_loss(alpha: float, beta: float, gamma: float, temperature: float,
-              distance_weight: float = 1.0, angle_weight: float = 1.0) -> WeightedSum:
-    """Paper eq. 9 as a WeightedSum; the term names are the ones logged per epoch."""
+              distance_weight: float = 1.0, angle_weight: float = 1.0,
+              semantic_scale: str = "none") -> WeightedSum:
+    """Paper eq. 9 as a WeightedSum; the term names are the ones logged per epoch.
+    ``semantic_scale``: none (the paper's L_S) or teacher (L_S / mean ||H^T||^2)."""
+    if semantic_scale not in SEMANTIC_SCALES:
+        raise ValueError(f"semantic_scale must be one of {SEMANTIC_SCALES}, got {semantic_scale!r}")
     return WeightedSum({
         "ce": (1.0, CrossEntropyLoss()),
         "kd": (alpha, KDLoss(temperature)),
         "rkd_distance": (beta * distance_weight, RKDDistanceLoss()),
         "rkd_angle": (beta * angle_weight, RKDAngleLoss()),
-        "semantic": (gamma, SemanticLoss()),
+        "semantic": (gamma, SemanticLoss(normalise=semantic_scale == "teacher")),
     })
 
 
@@ -133,3 +219,47 @@ def dask_inputs(student_logits, student_feature, teacher_logits, teacher_feature
         "rkd_angle": (student_feature, teacher_feature),
         "semantic": (student_feature, teacher_feature),
     }
+
+
+def st_loss(alpha: float, temperature: float) -> WeightedSum:
+    """Table 4's ST: Hinton KD, CE + alpha * KD, with the same alpha and T as DASK's KD term."""
+    return WeightedSum({"ce": (1.0, CrossEntropyLoss()), "kd": (alpha, KDLoss(temperature))})
+
+
+def at_loss(weight: float) -> WeightedSum:
+    """Table 4's AT: CE + weight * L_AT (no KD term, as the AT and RepDistiller defaults)."""
+    return WeightedSum({"ce": (1.0, CrossEntropyLoss()), "at": (weight, ATLoss())})
+
+
+def sp_loss(weight: float) -> WeightedSum:
+    """Table 4's SP: CE + weight * L_SP on the student's fc0 feature and the teacher's feature."""
+    return WeightedSum({"ce": (1.0, CrossEntropyLoss()), "sp": (weight, SPLoss())})
+
+
+def distill_loss(params: dict) -> WeightedSum:
+    """The distill stage's loss from params.yaml: ``distill.method`` picks the formula."""
+    d = params["distill"]
+    method = d["method"]
+    if method == "dask":
+        return dask_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"],
+                         d["distance_weight"], d["angle_weight"], d.get("semantic_scale", "none"))
+    if method == "st":
+        return st_loss(params["alpha"], params["temperature"])
+    if method == "at":
+        return at_loss(d["at_weight"])
+    if method == "sp":
+        return sp_loss(d["sp_weight"])
+    raise ValueError(f"distill.method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def distill_inputs(loss: WeightedSum, *, student_logits, student_feature, teacher_logits,
+                   teacher_feature, target, student_maps=(), teacher_maps=()) -> dict:
+    """The arguments of every term of ``loss``, by term name. RKD, semantic and SP compare the
+    student's fc0 output with the teacher's segment-averaged feature; AT the student's layer
+    activations with the teacher's attention maps."""
+    available = {
+        **dask_inputs(student_logits, student_feature, teacher_logits, teacher_feature, target),
+        "at": (list(student_maps), list(teacher_maps)),
+        "sp": (student_feature, teacher_feature),
+    }
+    return {name: available[name] for name in loss.terms}

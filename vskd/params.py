@@ -130,13 +130,30 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
     dropout = _number(params, "teacher.dropout", path, minimum=0)
     _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
-    for key in ("distill.distance_weight", "distill.angle_weight"):
+    for key in ("distill.distance_weight", "distill.angle_weight", "distill.at_weight", "distill.sp_weight"):
         _number(params, key, path, minimum=0)
-    if "seeds" in params:
-        seeds = params["seeds"]
-        _check(isinstance(seeds, list) and len(seeds) > 0
-               and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
-               path, "seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    method = get(params, "distill.method", path)
+    _check(method in ("dask", "st", "at", "sp"), path, "distill.method",
+           f"must be one of dask, st, at, sp (Table 4's losses), got {method!r}")
+    scale = get(params, "distill.semantic_scale", path)
+    _check(scale in ("none", "teacher"), path, "distill.semantic_scale",
+           f"must be none (the paper's L_S) or teacher (L_S / the teacher features' mean squared norm), "
+           f"got {scale!r}")
+    arch = get(params, "student.arch", path)
+    _check(arch in ("resnet18", "vgg16"), path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
+    if arch == "vgg16":  # five 2 x 2 max pools: a 16 px image is 1 x 1 before the last one
+        _check(get(params, "gaf.image_size", path) >= 32, path, "gaf.image_size",
+               f"must be >= 32 for student.arch vgg16 (5 poolings), got {get(params, 'gaf.image_size', path)!r}")
+    seeds = get(params, "seeds", path)  # training seeds of the students and MiniRocket
+    _check(isinstance(seeds, list) and len(seeds) > 0
+           and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
+           path, "seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    _check(len(set(seeds)) == len(seeds), path, "seeds", f"must not repeat a seed, got {seeds!r}")
+    _number(params, "minirocket.n_kernels", path, integer=True, minimum=84)
+    _number(params, "minirocket.max_dilations_per_kernel", path, integer=True, strictly_positive=True)
+    length = _number(params, "minirocket.length", path, integer=True, minimum=0)
+    _check(length == 0 or length >= 9, path, "minirocket.length",
+           f"must be 0 (the longest training recording) or >= 9 (MiniRocket's kernel length), got {length}")
     _validate_runtime(params, path)
 
 

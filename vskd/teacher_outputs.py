@@ -20,11 +20,19 @@ from vskd.h5store import atomic_path, get_meta, open_store, read_index, set_meta
 
 
 def write(path: str | Path, columns: dict[str, np.ndarray], logits: np.ndarray,
-          features: np.ndarray, **meta) -> None:
+          features: np.ndarray, attention: dict[str, np.ndarray] | None = None, **meta) -> None:
+    """``attention``: block name -> (N, h, w) segment-averaged attention maps (``vskd.attention``),
+    stored as ``attention/<block>``, their order (shallow to deep) in the meta ``attention_blocks``."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         write_index(h5, columns)
         h5.create_dataset("logits", data=logits.astype(np.float32))
         h5.create_dataset("features", data=features.astype(np.float32))
+        if attention:
+            for name, maps in attention.items():
+                if len(maps) != len(logits):
+                    raise ValueError(f"attention/{name}: {len(maps)} maps for {len(logits)} samples")
+                h5.create_dataset(f"attention/{name}", data=np.asarray(maps, dtype=np.float32))
+            meta = {**meta, "attention_blocks": list(attention)}
         set_meta(h5, **meta)
 
 
@@ -42,6 +50,9 @@ class TeacherOutputs:
             # id -> reason for the samples the frames or teacher stage left out
             # (runtime.on_bad_sample: skip); absent from stores written before that setting.
             self.skipped = get_meta(h5, "skipped") if "skipped" in h5.attrs else {}
+            # Attention maps for AT, shallow to deep; absent from stores written before them.
+            self.attention_blocks = get_meta(h5, "attention_blocks") if "attention_blocks" in h5.attrs else []
+            self.attention = [h5[f"attention/{name}"][()] for name in self.attention_blocks]
         self.ids, self.labels = index["ids"], index["labels"]
         self.row_of = {sample_id: i for i, sample_id in enumerate(self.ids)}
 
@@ -61,14 +72,22 @@ class TeacherOutputs:
 
 
 class PairedDataset(torch.utils.data.Dataset):
-    """(gaf, label, teacher_logits, teacher_feature, row), matched by sample id."""
+    """(gaf, label, teacher_logits, teacher_feature, row), matched by sample id; with
+    ``attention=True`` (attention transfer), (gaf, label, teacher_logits, teacher_feature,
+    map_1, ..., map_k, row) with the teacher's k attention maps, shallow to deep."""
 
-    def __init__(self, gaf_dataset, gaf_ids: np.ndarray, teacher: TeacherOutputs):
+    def __init__(self, gaf_dataset, gaf_ids: np.ndarray, teacher: TeacherOutputs, attention: bool = False):
         self.gaf = gaf_dataset
         rows = gaf_dataset.rows
         self.teacher_rows = teacher.rows_for(gaf_ids[rows], gaf_dataset.labels[rows])
         self.logits = torch.from_numpy(teacher.logits)
         self.features = torch.from_numpy(teacher.features)
+        self.attention = []
+        if attention:
+            if not teacher.attention:
+                raise ValueError(f"{teacher.path}: has no attention maps (written before attention "
+                                 "transfer existed): rerun the teacher stage (dvc repro teacher)")
+            self.attention = [torch.from_numpy(m) for m in teacher.attention]
 
     def __len__(self):
         return len(self.gaf)
@@ -76,4 +95,4 @@ class PairedDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         image, label, row = self.gaf[i]
         t = int(self.teacher_rows[i])
-        return image, label, self.logits[t], self.features[t], row
+        return (image, label, self.logits[t], self.features[t], *(m[t] for m in self.attention), row)

@@ -1,12 +1,18 @@
-"""Student and distill stages: the same ResNet18 GAF student, trained two ways.
+"""Student and distill stages: the same GAF student (``student.arch``: ResNet18, or VGG16),
+trained two ways.
 
 * baseline (student stage): cross-entropy only;
-* VSKD (distill stage): DASK against the stored teacher outputs, paired by sample id.
+* VSKD (distill stage): the loss of ``distill.method`` (DASK; or ST, AT, SP for Table 4)
+  against the stored teacher outputs, paired by sample id.
 
 Both use the same optimiser, epochs, batches and seed, so the gain is the loss's alone.
 """
 
 from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,23 +21,27 @@ import torch.nn as nn
 from vskd.gaf import GAFDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
-from vskd.losses import WeightedSum, dask_inputs
+from vskd.losses import SemanticLoss, WeightedSum, distill_inputs
 from vskd.models.student import GAFStudent
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
 from vskd.training import (FitResult, ResumeFile, cross_entropy_step, fit, make_loader, open_live,
-                           run_summary, save_checkpoint,
+                           run_summary, save_checkpoint, seed_checkpoints, seeds_folder,
                            seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
 class _FeaturesAndLogits(nn.Module):
-    """The student as one forward returning (H^S, logits): distillation needs both, and a
+    """The student as one forward returning (H^S, logits), and with ``maps`` the activations
+    attention transfer reads after them: distillation needs them all, and a
     DistributedDataParallel model must be called through its forward."""
 
-    def __init__(self, student: GAFStudent):
+    def __init__(self, student: GAFStudent, maps: bool = False):
         super().__init__()
-        self.student = student
+        self.student, self.maps = student, maps
 
     def forward(self, x):
+        if self.maps:
+            h, maps = self.student.features_and_maps(x)
+            return (h, self.student.head(h), *maps)
         h = self.student.features(x)
         return h, self.student.head(h)
 
@@ -45,17 +55,25 @@ def _loss_config(loss: WeightedSum) -> dict:
 
 def train_student(gaf_path, model_path, live_dir, *, cfg: dict, feature_dim: int, split_cfg: dict,
                   seed: int, loss: WeightedSum | None = None, teacher_path=None,
-                  runtime: dict | None = None) -> dict:
+                  runtime: dict | None = None, split_seed: int | None = None,
+                  resume_name: tuple | None = None, keep_resume: bool = False) -> dict:
     """Train the GAF student; with ``loss`` and ``teacher_path`` it is distilled.
 
-    ``runtime``: params.yaml's ``runtime`` block (device, resume; DDP under torchrun)."""
+    ``runtime``: params.yaml's ``runtime`` block (device, resume; DDP under torchrun).
+    ``seed``: the training seed (initialisation, data order); ``split_seed`` (default: the
+    same): the seed that carves the validation subset, params.yaml's ``seed``, the same for
+    every training seed. ``live_dir`` None: no per-epoch curves. ``resume_name``: (model path
+    beside which, stage name) of the resume file (default: beside ``model_path``, named after
+    the stage); ``keep_resume``: leave it after success (:func:`train_seeds` deletes them)."""
     distill = loss is not None
     if distill and teacher_path is None:
         raise ValueError("distillation needs the teacher outputs file")
     rt = start_runtime(runtime)
     try:
         summary = _train(rt, gaf_path, model_path, live_dir, cfg=cfg, feature_dim=feature_dim,
-                         split_cfg=split_cfg, seed=seed, loss=loss, teacher_path=teacher_path)
+                         split_cfg=split_cfg, seed=seed, loss=loss, teacher_path=teacher_path,
+                         split_seed=seed if split_seed is None else split_seed,
+                         resume_name=resume_name, keep_resume=keep_resume)
         rt.barrier()  # the other processes wait until rank 0 has written the model
     finally:
         stop_runtime(rt)
@@ -63,15 +81,17 @@ def train_student(gaf_path, model_path, live_dir, *, cfg: dict, feature_dim: int
 
 
 def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, seed, loss,
-           teacher_path) -> dict:
+           teacher_path, split_seed, resume_name, keep_resume) -> dict:
     distill = loss is not None
     stage = "distill" if distill else "student"
     seed_everything(seed)
     with open_store(gaf_path, "gaf") as h5:
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
-    split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
-    model = GAFStudent(len(class_names), feature_dim)
+    split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, split_seed)
+    arch = cfg.get("arch", "resnet18")  # student.arch
+    model = GAFStudent(len(class_names), feature_dim, arch=arch)
+    maps = distill and "at" in loss.terms  # attention transfer reads layer activations
 
     train_rows, extra = split["train"], {}
     if distill:
@@ -86,24 +106,31 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
         if no_output.any():
             extra["no_teacher_output"] = id_listing(index["ids"][train_rows[no_output]])
             train_rows = train_rows[~no_output]
+        # distill.semantic_scale: teacher divides L_S by the training features' mean squared norm
+        semantic = loss.terms["semantic"] if "semantic" in loss.terms else None
+        if isinstance(semantic, SemanticLoss) and semantic.normalise:
+            rows = [teacher.row_of[i] for i in index["ids"][train_rows]]
+            extra["semantic_reference"] = round(semantic.fit_reference(teacher.features[rows]), 6)
     train_set = GAFDataset(gaf_path, train_rows)
     if distill:
-        train_set = PairedDataset(train_set, index["ids"], teacher)
+        train_set = PairedDataset(train_set, index["ids"], teacher, attention=maps)
     workers = int(cfg.get("num_workers", 0))
     # drop_last: a batch of one has no pairs for the relational losses, nor BatchNorm statistics.
     train_loader = make_loader(train_set, rt.local_batch(cfg["batch_size"], "student.batch_size"),
                                shuffle=True, seed=seed, num_workers=workers, drop_last=True, runtime=rt)
     val_loader = make_loader(GAFDataset(gaf_path, split["val"]), cfg["batch_size"], shuffle=False,
                              seed=seed, num_workers=workers, runtime=rt)
-    net = rt.wrap(_FeaturesAndLogits(model) if distill else model)
+    net = rt.wrap(_FeaturesAndLogits(model, maps) if distill else model)
 
     ce_step = cross_entropy_step(net)
 
     def step(batch):
         if distill:
-            x, y, t_logits, t_feature, _ = batch
-            h, logits = net(x)
-            total, terms = loss(dask_inputs(logits, h, t_logits, t_feature, y))
+            x, y, t_logits, t_feature, *t_maps, _ = batch
+            h, logits, *s_maps = net(x)
+            total, terms = loss(distill_inputs(loss, student_logits=logits, student_feature=h,
+                                               teacher_logits=t_logits, teacher_feature=t_feature,
+                                               target=y, student_maps=s_maps, teacher_maps=t_maps))
             return total, terms, logits.detach(), y
         return ce_step(batch)
 
@@ -114,20 +141,58 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
     resume = None
     if rt.resume:
         inputs = [gaf_path] + ([teacher_path] if distill else [])
-        resume = ResumeFile(model_path, stage, {
+        resume = ResumeFile(*(resume_name or (model_path, stage)), {
             "cfg": cfg, "feature_dim": feature_dim, "split": split_cfg, "seed": seed,
+            "split_seed": split_seed,
             "loss": _loss_config(loss) if distill else None, "inputs": ResumeFile.file_identity(*inputs),
         }, rt)
-    with open_live(live_dir, rt) as live:
+    with (open_live(live_dir, rt) if live_dir is not None else nullcontext(None)) as live:
         result: FitResult = fit(model, step, evaluate, train_loader, optimizer, cfg["epochs"], live,
                                 selection=cfg["selection"], desc=stage, seed=seed, runtime=rt,
                                 resume=resume)
     if rt.is_main:
         save_checkpoint(model_path, kind="gaf_student",
-                        config={"num_classes": len(class_names), "feature_dim": feature_dim},
+                        config={"num_classes": len(class_names), "feature_dim": feature_dim, "arch": arch},
                         state_dict=result.state_dict, class_names=class_names, epoch=result.epoch,
                         selection=result.selection, loss_weights=loss.weights if distill else {"ce": 1.0})
-        if resume is not None:
+        if resume is not None and not keep_resume:
             resume.finish()
     return run_summary(result, rt, train=len(train_rows), val=len(split["val"]),
                        test=len(split["test"]), **extra)
+
+
+def train_seeds(gaf_path, model_path, live_dir, *, seeds: list[int], split_seed: int, **kwargs) -> dict:
+    """One student per training seed in ``seeds`` (params.yaml ``seeds``), the same split.
+
+    The first seed's model is ``model_path`` (with the per-epoch curves in ``live_dir``), the
+    others go to ``<stem>_seeds/<stem>_s<seed>.pt`` (:func:`vskd.training.seed_checkpoints`);
+    nothing else differs between them (``split_seed``, params.yaml ``seed``, carves the same
+    validation subset for all). Resume files stay beside ``model_path`` until every seed is
+    written, so a stage interrupted at its third seed continues there; a checkpoint left in the
+    seeds folder by an earlier seeds list is deleted. ``kwargs``: :func:`train_student`'s.
+    """
+    if not seeds:
+        raise ValueError("seeds: need at least one training seed")
+    model_path = Path(model_path)
+    stage = "distill" if kwargs.get("loss") is not None else "student"
+    paths = seed_checkpoints(model_path, seeds)
+    main = int(os.environ.get("RANK", "0")) == 0
+    folder = seeds_folder(model_path)
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)  # a DVC output, also with one seed (empty)
+        for stale in set(folder.glob("*.pt")) - set(paths.values()):
+            stale.unlink()
+    summaries, resume_names = {}, []
+    for i, seed in enumerate(seeds):
+        name = stage if i == 0 else f"{stage}_s{seed}"
+        resume_names.append(name)
+        summaries[seed] = train_student(gaf_path, paths[seed], live_dir if i == 0 else None, seed=seed,
+                                        split_seed=split_seed, resume_name=(model_path, name),
+                                        keep_resume=True, **kwargs)
+    if main:
+        for name in resume_names:
+            model_path.with_name(f".{name}.resume.pt").unlink(missing_ok=True)
+    summary = dict(summaries[seeds[0]])
+    if len(seeds) > 1:
+        summary["seeds"] = "/".join(map(str, seeds))
+    return summary

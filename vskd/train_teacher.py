@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vskd import teacher_outputs
+from vskd.attention import TEACHER_BLOCKS
 from vskd.badsamples import SKIP_HINT, BadSamples
 from vskd.frames import ClipDataset
 from vskd.h5store import get_meta, open_store, read_index
@@ -160,10 +161,11 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                          num_workers=workers, runtime=rt)
 
     def forward(batch):
-        per_frame = model.features(batch[0])
-        return model.head(per_frame), model.semantic_feature(per_frame)
+        # the per-frame features of model.features, plus the attention maps of TEACHER_BLOCKS
+        per_frame, maps = model.features_and_attention(batch[0], TEACHER_BLOCKS)
+        return (model.head(per_frame), model.semantic_feature(per_frame), *maps.values())
 
-    (logits, features), rows = predict(forward, loader, desc="teacher outputs", device=rt.device)
+    (logits, features, *maps), rows = predict(forward, loader, desc="teacher outputs", device=rt.device)
     assert np.array_equal(rows, all_rows)
     config = {"num_classes": len(class_names), "num_segments": segments,
               "img_feature_dim": cfg["feature_dim"], "dropout": cfg["dropout"]}
@@ -171,7 +173,8 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                     class_names=class_names, epoch=result.epoch, selection=result.selection,
                     input_size=cfg["input_size"])
     teacher_outputs.write(outputs_path, {k: index[k][all_rows] for k in ("ids", "labels", "subjects", "trials")},
-                          logits, features, class_names=class_names, selection=result.selection,
+                          logits, features, attention=dict(zip(TEACHER_BLOCKS, maps)),
+                          class_names=class_names, selection=result.selection,
                           epoch=result.epoch, skipped=skipped)
     if resume is not None:
         resume.finish()

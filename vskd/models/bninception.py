@@ -210,6 +210,16 @@ class BNInception(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised BGR input (B, 3, H, W) -> inception_5b output (B, 1024, h, w)."""
+        return self.feature_maps(x)[0]
+
+    def feature_maps(self, x: torch.Tensor, blocks: Iterable[str] = ()) -> tuple[torch.Tensor, dict]:
+        """Like :meth:`feature_map`, also returning the outputs of the named inception blocks
+        (``"inception_3b"``, ...) in a dict: the same computation, nothing extra is run."""
+        wanted = set(blocks)
+        known = {f"inception_{spec[0]}" for spec in _INCEPTION_SPECS}
+        if not wanted <= known:
+            raise ValueError(f"unknown BN-Inception block(s) {sorted(wanted - known)}; known: {sorted(known)}")
+        kept = {}
         x = self._cbr("conv1_7x7_s2", x)
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)  # pool1_3x3_s2
         x = self._cbr("conv2_3x3_reduce", x)
@@ -217,7 +227,9 @@ class BNInception(nn.Module):
         x = F.max_pool2d(x, 3, stride=2, ceil_mode=True)  # pool2_3x3_s2
         for block, _cin, c1x1, *_rest, pool, _cproj in _INCEPTION_SPECS:
             x = self._inception_forward(block, x, pool, reduction=c1x1 is None)
-        return x
+            if f"inception_{block}" in wanted:
+                kept[f"inception_{block}"] = x
+        return x, kept
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised BGR input (B, 3, H, W) -> pooled feature (B, 1024)."""

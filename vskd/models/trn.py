@@ -20,6 +20,8 @@ import itertools
 import torch
 import torch.nn as nn
 
+from vskd.attention import TEACHER_BLOCKS, attention_map
+
 from .bninception import BNInception, set_partial_bn
 
 __all__ = ["RelationModuleMultiScale", "TRNTeacher"]
@@ -199,6 +201,22 @@ class TRNTeacher(nn.Module):
         frames = BNInception.preprocess(x.reshape(b * s, *x.shape[2:]))
         f = self.new_fc(self.dropout(self.backbone(frames)))
         return f.view(b, s, self.img_feature_dim)
+
+    def features_and_attention(self, x: torch.Tensor, blocks=TEACHER_BLOCKS) -> tuple[torch.Tensor, dict]:
+        """:meth:`features` (the same numbers), plus for each named backbone block its attention
+        map (:func:`vskd.attention.attention_map`) computed per frame and averaged over the S
+        segments: ``{block: (B, h, w)}`` at the block's native size. The teacher stage stores
+        them for attention transfer (``vskd.attention`` explains the pairing with the student)."""
+        if x.dim() != 5 or x.shape[1] != self.num_segments or x.shape[2] != 3:
+            raise ValueError(f"expected (B, {self.num_segments}, 3, H, W) frames, got {tuple(x.shape)}")
+        b, s = x.shape[:2]
+        frames = BNInception.preprocess(x.reshape(b * s, *x.shape[2:]))
+        fmap, kept = self.backbone.feature_maps(frames, blocks)
+        pooled = torch.flatten(self.backbone.global_pool(fmap), 1)  # = self.backbone(frames)
+        f = self.new_fc(self.dropout(pooled)).view(b, s, self.img_feature_dim)
+        maps = {name: attention_map(kept[name]).view(b, s, *kept[name].shape[-2:]).mean(dim=1)
+                for name in blocks}
+        return f, maps
 
     def head(self, per_frame: torch.Tensor) -> torch.Tensor:
         """Per-frame features (B, S, D) -> class logits (B, num_classes)."""
