@@ -172,3 +172,16 @@ def test_cli_outside_a_dvc_repository_is_one_error_line(tmp_path, capsys):
     assert cli(["report", "--repo", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("report: error: dvc exp show --json failed")
+
+
+def test_a_run_whose_metrics_were_written_for_other_seeds_is_not_reported():
+    # a running experiment's workspace still holds the metrics it started from (the
+    # baseline's, one seed) while its params already say three seeds: not this run's numbers
+    from vskd.report import Run
+
+    metrics = {"metrics/synthetic.json": {"seeds": [0], "student": {"accuracy": 0.7},
+                                          "vskd": {"accuracy": 0.73}}}
+    stale = Run(name="running", rev="abc", timestamp="1", params={"seeds": [0, 1, 2]}, metrics=metrics)
+    assert stale.dataset_metrics("synthetic") is None
+    done = Run(name="done", rev="abd", timestamp="1", params={"seeds": [0]}, metrics=metrics)
+    assert done.dataset_metrics("synthetic")["vskd"]["accuracy"] == 0.73

@@ -94,7 +94,13 @@ class Run:
 
     def dataset_metrics(self, dataset: str) -> dict | None:
         m = self.metrics.get(f"metrics/{dataset}.json")
-        return m if isinstance(m, dict) and "student" in m and "vskd" in m else None
+        if not (isinstance(m, dict) and "student" in m and "vskd" in m):
+            return None
+        # A running experiment shows the metrics its workspace started from (the baseline's):
+        # metrics written for another seeds list are not this run's.
+        if "seeds" in m and "seeds" in self.params and list(m["seeds"]) != list(self.params["seeds"]):
+            return None
+        return m
 
 
 def _file_data(files: dict | None, name: str | None = None) -> dict:
