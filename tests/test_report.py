@@ -179,7 +179,7 @@ def test_a_run_whose_metrics_were_written_for_other_seeds_is_not_reported():
     # baseline's, one seed) while its params already say three seeds: not this run's numbers
     from vskd.report import Run
 
-    metrics = {"metrics/synthetic.json": {"seeds": [0], "student": {"accuracy": 0.7},
+    metrics = {"metrics/synthetic.json": {"student": {"accuracy": 0.7, "per_seed": {"s0": {"accuracy": 0.7}}},
                                           "vskd": {"accuracy": 0.73}}}
     stale = Run(name="running", rev="abc", timestamp="1", params={"seeds": [0, 1, 2]}, metrics=metrics)
     assert stale.dataset_metrics("synthetic") is None

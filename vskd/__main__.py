@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read this saved `dvc exp show --json` output instead of running dvc")
     r.add_argument("--out", metavar="FILE", help="write the Markdown here (default: standard output)")
     r.add_argument("--repo", default=".", help="the DVC repository (default: the current folder)")
+    r.add_argument("--num", type=int, default=1, metavar="N",
+                   help="read the experiments of the last N commits (`dvc exp show -n N`; default 1: "
+                        "HEAD's). Experiments queued before a later commit hang off the older one")
     return parser
 
 
@@ -55,7 +58,7 @@ def report(args) -> int:
     from vskd.report import main as render_report
 
     try:
-        text = render_report(args.from_json, args.out, args.repo)
+        text = render_report(args.from_json, args.out, args.repo, args.num)
     except (RuntimeError, FileNotFoundError, ValueError) as exc:
         print(f"report: error: {exc}", file=sys.stderr)
         return 1

@@ -97,9 +97,12 @@ class Run:
         if not (isinstance(m, dict) and "student" in m and "vskd" in m):
             return None
         # A running experiment shows the metrics its workspace started from (the baseline's):
-        # metrics written for another seeds list are not this run's.
-        if "seeds" in m and "seeds" in self.params and list(m["seeds"]) != list(self.params["seeds"]):
-            return None
+        # metrics written for another seeds list are not this run's. (dvc exp show drops the
+        # metrics' list values, so the seeds are read from the per-seed keys.)
+        per_seed = m["student"].get("per_seed") if isinstance(m["student"], dict) else None
+        if isinstance(per_seed, dict) and isinstance(self.params.get("seeds"), list):
+            if sorted(per_seed) != sorted(f"s{seed}" for seed in self.params["seeds"]):
+                return None
         return m
 
 
@@ -148,9 +151,13 @@ def parse_exp_show(records: list) -> list[Run]:
     return runs
 
 
-def dvc_exp_show(cwd: str | Path = ".") -> list:
-    """``dvc exp show --json`` of the repository at ``cwd``."""
-    result = subprocess.run(["dvc", "exp", "show", "--json"], cwd=cwd, capture_output=True, text=True)
+def dvc_exp_show(cwd: str | Path = ".", num: int = 1) -> list:
+    """``dvc exp show --json -n num`` of the repository at ``cwd``: the workspace, the last
+    ``num`` commits and their experiments."""
+    if num < 1:
+        raise ValueError(f"--num must be at least 1, got {num}")
+    result = subprocess.run(["dvc", "exp", "show", "--json", "-n", str(num)], cwd=cwd,
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"dvc exp show --json failed in {cwd}:\n{result.stderr.strip()}")
     return json.loads(result.stdout)
@@ -389,8 +396,8 @@ def render(runs: list[Run]) -> str:
     return "\n".join(parts)
 
 
-def main(json_path: str | None = None, out_path: str | None = None, repo: str = ".") -> str:
-    records = json.loads(Path(json_path).read_text()) if json_path else dvc_exp_show(repo)
+def main(json_path: str | None = None, out_path: str | None = None, repo: str = ".", num: int = 1) -> str:
+    records = json.loads(Path(json_path).read_text()) if json_path else dvc_exp_show(repo, num)
     text = render(parse_exp_show(records))
     if out_path:
         Path(out_path).write_text(text)
