@@ -40,8 +40,8 @@ def scale_minmax(x: np.ndarray) -> np.ndarray:
     return np.clip(scaled, -1.0, 1.0)
 
 
-def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarray:
-    """GAF of each series along the last axis: (..., n) -> (..., n, n), float64."""
+def _angles(x: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated series (..., n) -> (cos phi, sin phi), each (..., n), float64."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     x = np.asarray(x)
@@ -50,11 +50,20 @@ def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarra
     if not np.isfinite(x).all():
         raise ValueError("series contains NaN or inf")
     cos = scale_minmax(x)
-    sin = np.sqrt(1.0 - cos**2)
+    return cos, np.sqrt(1.0 - cos**2)
+
+
+def _field(cos: np.ndarray, sin: np.ndarray, method: str) -> np.ndarray:
+    """The GAF as a difference of two outer products: (..., m) -> (..., m, m)."""
     if method == "summation":  # cos(a+b) = cos a cos b - sin a sin b
         return cos[..., :, None] * cos[..., None, :] - sin[..., :, None] * sin[..., None, :]
     # sin(a-b) = sin a cos b - cos a sin b
     return sin[..., :, None] * cos[..., None, :] - cos[..., :, None] * sin[..., None, :]
+
+
+def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarray:
+    """GAF of each series along the last axis: (..., n) -> (..., n, n), float64."""
+    return _field(*_angles(x, method), method)
 
 
 @functools.lru_cache(maxsize=512)
@@ -89,25 +98,14 @@ def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summat
     to resizing :func:`gramian_angular_field` (tested to 1e-6) at O(n S + S^2) per axis
     instead of O(n^2 + n S^2).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     acc = np.asarray(acc)
     if acc.ndim != 2 or acc.shape[1] != 3:
         raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
-    if acc.shape[0] < 2:
-        raise ValueError(f"a series needs at least 2 samples, got shape {acc.T.shape}")
-    if not np.isfinite(acc).all():
-        raise ValueError("series contains NaN or inf")
-    cos = scale_minmax(acc.T)  # (3, n)
-    sin = np.sqrt(1.0 - cos**2)
+    cos, sin = _angles(acc.T, method)  # (3, n) each
     if cos.shape[-1] != image_size:
         r = resize_matrix(cos.shape[-1], image_size)
         cos, sin = cos @ r.T, sin @ r.T  # (3, S)
-    if method == "summation":
-        img = cos[:, :, None] * cos[:, None, :] - sin[:, :, None] * sin[:, None, :]
-    else:
-        img = sin[:, :, None] * cos[:, None, :] - cos[:, :, None] * sin[:, None, :]
-    return np.clip(img, -1.0, 1.0).astype(np.float32)
+    return np.clip(_field(cos, sin, method), -1.0, 1.0).astype(np.float32)
 
 
 class GAFDataset(torch.utils.data.Dataset):
