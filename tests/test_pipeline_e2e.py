@@ -14,6 +14,23 @@ from vskd.params import TINY_OVERRIDES, set_dotted
 TINY = TINY_OVERRIDES  # also read by tests/test_robustness.py
 
 
+def copy_tiny_repo(root, overrides: dict):
+    """Copy the repository's files (tracked and untracked, not ignored; no metrics, no
+    dvc.lock) into ``root`` and apply ``overrides`` (dotted keys) to its params.yaml."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        src = REPO / name
+        if src.is_file() and not name.startswith(("metrics/", "dvc.lock")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in overrides.items():
+        set_dotted(params, key, value)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
 def run(cmd, cwd):
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
@@ -26,18 +43,7 @@ def run(cmd, cwd):
 def tiny_repo(tmp_path_factory):
     if shutil.which("dvc") is None:
         pytest.skip("dvc is not installed")
-    root = tmp_path_factory.mktemp("e2e") / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        src = REPO / name
-        if src.is_file() and not name.startswith(("metrics/", "dvc.lock")):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / name)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for key, value in TINY.items():
-        set_dotted(params, key, value)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    root = copy_tiny_repo(tmp_path_factory.mktemp("e2e") / "repo", TINY)
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny"], root)

@@ -12,18 +12,17 @@ on 2 cores. tests/test_report.py renders the tables from the saved file.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from vskd.params import TINY_OVERRIDES, set_dotted  # noqa: E402
+from tests.test_pipeline_e2e import copy_tiny_repo  # noqa: E402
+from vskd.params import TINY_OVERRIDES  # noqa: E402
 
 EXPERIMENTS = {  # name: -S overrides (Table 4 rows)
     "t4-st": ["distill.method=st"],
@@ -43,18 +42,7 @@ def run(cmd, cwd):
 
 
 def main(workdir: Path) -> None:
-    root = workdir / "repo"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        src = REPO / name
-        if src.is_file() and not name.startswith(("metrics/", "dvc.lock")):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / name)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for key, value in {**TINY_OVERRIDES, "seeds": [0, 1]}.items():
-        set_dotted(params, key, value)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    root = copy_tiny_repo(workdir / "repo", {**TINY_OVERRIDES, "seeds": [0, 1]})
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny"], root)
