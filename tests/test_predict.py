@@ -11,7 +11,7 @@ from tests.conftest import SHARED
 from tests.export_helpers import CLASSES, IMAGE, WINDOW, export_tiny, recordings, tiny_student, write_mat
 from vskd.__main__ import main
 from vskd.cost import torch_threads
-from vskd.predict import read_csv, read_recording, window_starts
+from vskd.predict import format_table, read_csv, read_recording, window_starts
 from vskd.training import save_checkpoint
 
 
@@ -168,6 +168,42 @@ def test_pt_checkpoint_agrees_with_onnx_on_a_full_window(models, tmp_path, capsy
     monkeypatch.chdir(tmp_path)  # no params.yaml here: a .pt checkpoint needs its GAF settings
     code, _, err = run_cli(capsys, models / "tiny.pt", tmp_path / "clip.csv")
     assert code == 1 and "tiny.pt" in err and "GAF settings" in err
+
+
+def _one_window_result(probabilities: dict) -> dict:
+    """A predict_file result of one 3 s window at 50 Hz with these class probabilities."""
+    label = max(probabilities, key=probabilities.get)
+    return {"file": "rec.csv", "model": "onnx", "samples": 150, "rate_hz": 50.0, "duration_s": 3.0,
+            "window_s": 4.0, "stride_s": 2.0,
+            "windows": [{"start_s": 0.0, "end_s": 3.0, "samples": 150, "label": label,
+                         "probability": probabilities[label], "probabilities": probabilities}]}
+
+
+def test_format_table_one_window_shows_only_the_top_classes():
+    # --top K lists the K most probable classes, as the many-window table does (label + K - 1).
+    result = _one_window_result({"wave": 0.1, "clap": 0.5, "squat": 0.05, "jog": 0.25, "throw_far": 0.1})
+    header = "rec.csv: 150 samples at 50 Hz (3.00 s), 1 window(s) of 4.00 s (onnx model)"
+    assert format_table(result, top=2).splitlines() == [
+        header,
+        "label: clap (p = 0.500)",
+        "  clap  0.500",
+        "  jog   0.250",
+    ]
+    assert format_table(result, top=3).splitlines()[2:] == ["  clap  0.500", "  jog   0.250", "  wave  0.100"]
+    assert format_table(result, top=1).splitlines() == [header, "label: clap (p = 0.500)", "  clap  0.500"]
+    assert len(format_table(result, top=9).splitlines()) == 2 + 5  # K above the class count: every class
+
+
+def test_predict_top_option_on_one_window(models, tmp_path, capsys):
+    acc = recordings(actions=(1,), subjects=(2,))[0][1]          # about 3 s: one 5 s window
+    write_csv(tmp_path / "clip.csv", acc)
+    code, out, _ = run_cli(capsys, models / "tiny.onnx", tmp_path / "clip.csv", "--window", 5, "--json")
+    probabilities = json.loads(out)["windows"][0]["probabilities"]
+    best = sorted(probabilities, key=probabilities.get, reverse=True)
+    code, out, _ = run_cli(capsys, models / "tiny.onnx", tmp_path / "clip.csv", "--window", 5, "--top", 2)
+    lines = out.splitlines()
+    assert code == 0 and "1 window(s)" in lines[0] and lines[1].startswith(f"label: {best[0]} ")
+    assert [line.split()[0] for line in lines[2:]] == best[:2]
 
 
 def test_predict_errors_are_one_line_naming_the_file(models, tmp_path, capsys):

@@ -219,14 +219,19 @@ def predict_file(predictor: Predictor, file, *, window_s: float | None = None, s
 
 
 def format_table(result: dict, top: int = 3) -> str:
-    """The predictions as readable text: one line per window, label first."""
+    """The predictions as readable text: one line per window, label first.
+
+    ``top`` is how many classes are shown, the most probable first, whatever the number of
+    windows: one window lists its ``top`` classes below the label; many windows give the
+    label and the ``top - 1`` runners-up on each window's line.
+    """
     w = result["windows"]
     lines = [f"{result['file']}: {result['samples']} samples at {result['rate_hz']:g} Hz "
              f"({result['duration_s']:.2f} s), {len(w)} window(s) of {result['window_s']:.2f} s "
              f"({result['model']} model)"]
     if len(w) == 1:
         lines.append(f"label: {w[0]['label']} (p = {w[0]['probability']:.3f})")
-        ranked = sorted(w[0]["probabilities"].items(), key=lambda kv: -kv[1])
+        ranked = sorted(w[0]["probabilities"].items(), key=lambda kv: -kv[1])[:max(1, top)]
         width = max(len(name) for name, _ in ranked)
         lines += [f"  {name:<{width}}  {p:.3f}" for name, p in ranked]
         return "\n".join(lines)
