@@ -6,7 +6,7 @@ from vskd.datasets import get_adapter
 from vskd.frames import build_frames_store
 from vskd.params import runtime_block
 from vskd.stage import run
-from vskd.training import progress
+from vskd.progress import progress
 
 
 def body(name, params, block):

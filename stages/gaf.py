@@ -10,7 +10,7 @@ from vskd.datasets import get_adapter
 from vskd.gaf import build_gaf_store
 from vskd.params import runtime_block
 from vskd.stage import run
-from vskd.training import progress
+from vskd.progress import progress
 
 
 def body(name, params, block):

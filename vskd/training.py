@@ -41,10 +41,10 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from vskd.h5store import atomic_path
 from vskd.params import ParamsError
+from vskd.progress import progress
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "gloo", "nccl")
@@ -59,15 +59,6 @@ def seed_everything(seed: int) -> None:
     # ("Determinism"): atomics in some backward kernels, TF32 matmuls.
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-
-
-def progress(iterable, **kwargs):
-    """tqdm that stays quiet when stderr is not a terminal and VSKD_PROGRESS is unset
-    (logs of CI and `dvc repro` piped to a file), and shows bars otherwise."""
-    disable = not (sys.stderr.isatty() or os.environ.get("VSKD_PROGRESS") == "1")
-    if int(os.environ.get("RANK", "0")) != 0:
-        disable = True  # under torchrun, rank 0 alone draws bars
-    return tqdm(iterable, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
 
 
 # --- runtime: device, process group ------------------------------------------------------
@@ -517,6 +508,24 @@ def fit(
     if selection == "best_val":
         return FitResult(best[2], best[1], selection, history, resumed)
     return FitResult(cpu_state(model), epochs, selection, history, resumed)
+
+
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict):
+    """The learning-rate schedule of a ``teacher`` or ``student`` block, stepped per epoch:
+    ``schedule: step`` multiplies by 0.1 at each of ``lr_steps``; ``cosine`` anneals to 0
+    over ``epochs`` (no restarts); ``constant`` keeps ``lr``. Default: step if ``lr_steps``
+    is given, else constant."""
+    name = cfg.get("schedule", "step" if cfg.get("lr_steps") else "constant")
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    if name == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.get("lr_steps") or [], gamma=0.1)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(cfg["epochs"]))
+    return None
 
 
 def cross_entropy_step(net: nn.Module) -> Callable[[tuple], tuple]:

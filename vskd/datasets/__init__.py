@@ -81,8 +81,33 @@ def _empty_mapping(key: str):
     return check
 
 
+def _utd_video(block: dict) -> str:
+    """The file suffix ``utd_mhad.video.source`` names (rgb: _color.avi, skeleton: _skeleton.avi)."""
+    return utd_mhad.VIDEO_SOURCES[(block.get("video") or {}).get("source", "rgb")]
+
+
+def _utd_prepare(block: dict, out_dir: Path) -> dict:
+    """Stage Inertial/ and RGB/ or Skeleton/; draw every skeleton present into SkeletonVideo/."""
+    from vskd.datasets import skeleton_video
+    from vskd.progress import progress
+
+    summary = download.prepare_raw(block, out_dir, utd_mhad.SPEC)
+    drawing = (block.get("download") or {}).get("skeleton_video") or {}
+    return {**summary, **skeleton_video.render_videos(out_dir, progress=progress, **drawing)}
+
+
 def _utd_checks(block: dict) -> list[tuple[str, str]]:
-    problems = _empty_mapping("video")(block) + _empty_mapping("sensor")(block)
+    problems = _empty_mapping("sensor")(block)
+    video = block.get("video") or {}
+    if set(video) - {"source"} or video.get("source", "rgb") not in utd_mhad.VIDEO_SOURCES:
+        problems.append(("video", "must be {source: rgb} (the RGB camera) or {source: skeleton} "
+                                  f"(the Kinect skeleton drawn as video), got {video!r}"))
+    drawing = (block.get("download") or {}).get("skeleton_video") or {}
+    from vskd.datasets.skeleton_video import DEFAULTS
+
+    unknown = sorted(set(drawing) - set(DEFAULTS))
+    if unknown:
+        problems.append(("download.skeleton_video", f"unknown key(s) {unknown}; known: {sorted(DEFAULTS)}"))
     name = (block.get("split") or {}).get("name")
     if name not in ("cross_subject", "subject_specific"):
         problems.append(("split.name", "must be 'subject_specific' (the authors' trials 1-2 / 3-4) "
@@ -100,9 +125,10 @@ ADAPTERS: dict[str, Adapter] = {
     ),
     "utd_mhad": Adapter(
         name="utd_mhad",
-        prepare_raw=lambda block, out_dir: download.prepare_raw(block, out_dir, utd_mhad.SPEC),
+        prepare_raw=_utd_prepare,
         scan=lambda raw, block: utd_mhad.scan(raw, num_actions=len(utd_mhad.ACTIONS),
-                                              known_missing=utd_mhad.KNOWN_MISSING),
+                                              known_missing=utd_mhad.KNOWN_MISSING,
+                                              video=_utd_video(block)),
         class_names=lambda raw, block: list(utd_mhad.ACTIONS),
         read_accelerometer=lambda path, block=None: utd_mhad.read_accelerometer(path),
         census=lambda raw, block, samples: utd_mhad.census(samples),

@@ -21,7 +21,10 @@ import scipy.io
 from vskd.download import RawSpec
 from vskd.index import Sample, id_listing
 
-FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial\.mat|color\.avi)$")
+FILE_PATTERN = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial\.mat|color\.avi|skeleton\.avi)$")
+# utd_mhad.video.source -> the video file the frames stage decodes: the RGB camera, or the
+# Kinect skeleton drawn by the download stage (vskd/datasets/skeleton_video.py).
+VIDEO_SOURCES = {"rgb": "color.avi", "skeleton": "skeleton.avi"}
 
 # UTD-MHAD's 27 actions in file order (a1 .. a27). Labels are a{A} - 1: the numeric order,
 # never the alphabetical order ImageFolder would give (a1, a10, a11, ...).
@@ -47,14 +50,15 @@ PAGE = "https://personal.utdallas.edu/~kehtar/UTD-MHAD.html"
 # The host spells the folder UTD-MAD. RGB.zip is 1,106,885,499 bytes and has been reported to
 # arrive truncated without an error: the size and zip checks catch that.
 URLS = ("https://www.utdallas.edu/~kehtar/UTD-MAD/Inertial.zip",
-        "https://www.utdallas.edu/~kehtar/UTD-MAD/RGB.zip")
+        "https://www.utdallas.edu/~kehtar/UTD-MAD/RGB.zip",
+        "https://www.utdallas.edu/~kehtar/UTD-MAD/Skeleton.zip")
 SPEC = RawSpec(
     dataset="utd_mhad",
     page=PAGE,
-    instructions=(f"UTD-MHAD is public: list {URLS[0]} and {URLS[1]} under "
-                  "'utd_mhad.download.urls' (the default), or download them from "
-                  f"{PAGE} and set 'utd_mhad.source' to the folder holding Inertial.zip and "
-                  "RGB.zip (or their extracted Inertial/ and RGB/ folders)."),
+    instructions=(f"UTD-MHAD is public: list {URLS[0]} and {URLS[1]} (video.source: rgb) or "
+                  f"{URLS[2]} (video.source: skeleton) under 'utd_mhad.download.urls', or download "
+                  f"them from {PAGE} and set 'utd_mhad.source' to the folder holding Inertial.zip "
+                  "and RGB.zip or Skeleton.zip (or their extracted Inertial/, RGB/, Skeleton/ folders)."),
 )
 
 
@@ -72,8 +76,9 @@ class LayoutError(ValueError):
 
 
 def scan(raw_dir: str | Path, num_actions: int | None = None,
-         known_missing: frozenset = frozenset()) -> list[Sample]:
-    """Pair every ``_inertial.mat`` with its ``_color.avi``; sorted by (action, subject, trial).
+         known_missing: frozenset = frozenset(), video: str = "color.avi") -> list[Sample]:
+    """Pair every ``_inertial.mat`` with its video (``_color.avi``, or ``_skeleton.avi``: one of
+    ``VIDEO_SOURCES``); sorted by (action, subject, trial).
 
     A recording that has only one of its two files is an error listing them all, never a
     silent drop: the user must know their copy is incomplete. The exception is a recording
@@ -88,17 +93,20 @@ def scan(raw_dir: str | Path, num_actions: int | None = None,
         m = FILE_PATTERN.match(path.name)
         if not m or not path.is_file():
             continue
+        if m[4] not in ("inertial.mat", video):
+            continue
         key = (int(m[1]), int(m[2]), int(m[3]))
         kind = "sensor" if m[4] == "inertial.mat" else "video"
         found.setdefault(key, {})[kind] = path
     if not found:
         raise LayoutError(
-            f"{raw_dir}: no a{{A}}_s{{S}}_t{{T}}_inertial.mat / _color.avi files found. "
-            "Expected UTD-MHAD's layout (Inertial/ and RGB/ folders)."
+            f"{raw_dir}: no a{{A}}_s{{S}}_t{{T}}_inertial.mat / _{video} files found. "
+            "Expected UTD-MHAD's layout (Inertial/ and RGB/ folders, or Skeleton/ drawn into "
+            "SkeletonVideo/ by the download stage)."
         )
     found = {key: v for key, v in found.items() if len(v) == 2 or key not in known_missing}
     orphans = [
-        f"a{a}_s{s}_t{t} has no {'video (_color.avi)' if 'video' not in v else 'sensor (_inertial.mat)'}"
+        f"a{a}_s{s}_t{t} has no {f'video (_{video})' if 'video' not in v else 'sensor (_inertial.mat)'}"
         for (a, s, t), v in sorted(found.items())
         if len(v) != 2
     ]

@@ -1,0 +1,118 @@
+"""The Kinect skeleton drawn as video (vskd/datasets/skeleton_video.py), on the real files."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from tests.conftest import SHARED
+from vskd.datasets import get_adapter
+from vskd.datasets.skeleton_video import (COLOURS, HEAD, HIP_C, L_FOOT, R_FOOT, R_HAND, SkeletonError,
+                                          depth_shade, draw_frames, image_coordinates, read_skeleton,
+                                          render_videos)
+from vskd.frames import decode_video
+
+ODD = SHARED / "data" / "utd_mhad_odd_subjects"
+
+
+@pytest.fixture
+def skeleton_file(shared_fixtures):
+    return shared_fixtures / "utd_mhad" / "a1_s1_t1_skeleton.mat"
+
+
+def test_reads_the_real_file_frames_first(skeleton_file):
+    joints = read_skeleton(skeleton_file)
+    assert joints.shape == (48, 20, 3)
+    # Kinect v1 camera frame, metres: the head above the hip, the subject ~2.8 m away
+    np.testing.assert_allclose(joints[0, HEAD], [-0.04576265, 0.48398542, 2.83018947], rtol=1e-6)
+    assert joints[0, HEAD, 1] > joints[0, HIP_C, 1] and 2 < joints[0, HIP_C, 2] < 4
+
+
+def test_bad_files_name_the_file(tmp_path):
+    path = tmp_path / "a1_s1_t1_skeleton.mat"
+    scipy.io.savemat(path, {"d_iner": np.zeros((3, 6))})
+    with pytest.raises(SkeletonError, match=r"a1_s1_t1_skeleton.mat: no variable 'd_skel'"):
+        read_skeleton(path)
+    scipy.io.savemat(path, {"d_skel": np.zeros((19, 3, 5))})
+    with pytest.raises(SkeletonError, match=r"shape \(19, 3, 5\), expected \(20, 3, T >= 2\)"):
+        read_skeleton(path)
+
+
+def test_view_is_normalised_to_body_height_and_hip():
+    joints = np.zeros((2, 20, 3))
+    joints[:, HEAD, 1] = 1.0          # head 1 m above the hip (hip at 0, 0)
+    joints[:, [L_FOOT, R_FOOT], 1] = -0.6  # feet 0.6 m below: body height 1.6 m
+    xy = image_coordinates(joints, size=100, body_fraction=0.8)  # 80 px for 1.6 m: 50 px/m
+    np.testing.assert_allclose(xy[0, HIP_C], [50.0, 58.0])  # column centre, row 0.58 of the frame
+    np.testing.assert_allclose(xy[0, HEAD], [50.0, 8.0])
+    # the same pose twice as far and twice as tall draws the same figure
+    np.testing.assert_allclose(image_coordinates(2 * joints, 100, 0.8), xy)
+
+
+def test_depth_cue_brightens_what_is_nearer():
+    joints = np.zeros((1, 20, 3))
+    joints[0, :, 2] = 3.0
+    joints[0, R_HAND, 2] = 2.6  # hand 0.4 m in front of the hip
+    joints[0, HEAD, 2] = 3.4    # head 0.4 m behind it
+    shade = depth_shade(joints, True)
+    assert shade[0, R_HAND] == pytest.approx(1.0) and shade[0, HEAD] == pytest.approx(0.35)
+    assert shade[0, HIP_C] == pytest.approx(0.675)
+    assert (depth_shade(joints, False) == 1).all()
+
+
+def test_drawing_is_deterministic_and_colours_the_sides(skeleton_file):
+    joints = read_skeleton(skeleton_file)
+    a = draw_frames(joints, 19.5, size=64)
+    b = draw_frames(joints, 19.5, size=64)
+    assert a.shape == (48, 64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    pixels = a.reshape(-1, 3).astype(int)
+    reddish = (pixels[:, 0] > 150) & (pixels[:, 1] < 100) & (pixels[:, 2] < 100)   # right arm
+    bluish = (pixels[:, 2] > 150) & (pixels[:, 0] < 100)                            # left arm
+    assert reddish.sum() > 100 and bluish.sum() > 100
+    assert COLOURS["right_arm"] != COLOURS["left_arm"]
+
+
+def test_trails_show_where_the_hand_came_from(skeleton_file):
+    joints = read_skeleton(skeleton_file)
+    with_trail = draw_frames(joints, 19.5, size=64, trail_s=1.0)
+    without = draw_frames(joints, 19.5, size=64, trail_s=0.0)
+    assert np.array_equal(with_trail[0], without[0])  # nothing before the first frame
+    assert (with_trail[30] != without[30]).any()
+
+
+def test_render_videos_decode_with_pyav(skeleton_file, tmp_path):
+    (tmp_path / "Skeleton").mkdir()
+    (tmp_path / "Inertial").mkdir()
+    shutil.copy(skeleton_file, tmp_path / "Skeleton")
+    shutil.copy(skeleton_file.with_name("a1_s1_t1_inertial.mat"), tmp_path / "Inertial")
+    summary = render_videos(tmp_path, size=64)
+    assert summary == {"skeleton_videos": 1}
+    frames = decode_video(tmp_path / "SkeletonVideo" / "a1_s1_t1_skeleton.avi", 64)
+    assert frames.shape == (48, 64, 64, 3)
+    drawn = draw_frames(read_skeleton(skeleton_file), 48 / 3.2, size=64)
+    assert np.array_equal(frames, drawn)  # lossless: the frames stage sees the drawing itself
+
+
+@pytest.mark.skipif(not ODD.is_dir(), reason="../shared/data/utd_mhad_odd_subjects is absent")
+def test_adapter_pairs_inertial_with_skeleton_video(tmp_path):
+    src = tmp_path / "src"
+    for folder, pattern in (("Inertial", "a2_s*_t1_inertial.mat"), ("Skeleton", "a2_s*_t1_skeleton.mat")):
+        (src / folder).mkdir(parents=True)
+        for f in sorted((ODD / folder).glob(pattern)):
+            shutil.copy(f, src / folder)
+    adapter = get_adapter("utd_mhad")
+    block = {"source": str(src), "download": {"skeleton_video": {"size": 64}},
+             "video": {"source": "skeleton"}, "sensor": {}}
+    summary = adapter.prepare_raw(block, tmp_path / "raw")
+    assert summary["skeleton_videos"] == 4
+    samples = adapter.scan(tmp_path / "raw", block)
+    assert [s.id for s in samples] == ["a2_s1_t1", "a2_s3_t1", "a2_s5_t1", "a2_s7_t1"]
+    assert all(s.video.name.endswith("_skeleton.avi") for s in samples)
+    with pytest.raises(ValueError, match="_color.avi"):  # rgb asked for, none there
+        adapter.scan(tmp_path / "raw", {**block, "video": {"source": "rgb"}})
+    assert adapter.check_params({**block, "video": {"source": "depth"}})[0][0] == "video"
+    assert adapter.check_params({**block, "download": {"skeleton_video": {"colour": 1}}})[0][0] \
+        == "download.skeleton_video"

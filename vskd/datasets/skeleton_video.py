@@ -1,0 +1,185 @@
+"""UTD-MHAD's Kinect skeleton drawn as a video: a real-motion teacher input that runs on CPU.
+
+``Skeleton/a{A}_s{S}_t{T}_skeleton.mat`` holds ``d_skel``, 20 joints x 3 (x, y, z in metres,
+camera frame: x right, y up, z away from the camera) x T frames, about 19.5 frames per second
+over the same span as the inertial trial. Each trial becomes
+``SkeletonVideo/a{A}_s{S}_t{T}_skeleton.avi`` (lossless FFV1), decoded by the frames stage
+like any video.
+
+What a from-scratch CNN needs to read at 56-64 px, and why each choice is made:
+
+* **The view is normalised per trial**: the figure is centred on the trial's median hip and
+  scaled by its median body height (head to feet), so subjects of different height and
+  distance from the camera look alike (the cross-subject problem is motion, not framing).
+* **Limb colours**: right arm red, left arm blue, right leg yellow, left leg green, torso
+  white. Many UTD-MHAD actions differ only in which side moves (swipe left/right is the
+  same arm in mirrored directions; a right-hand wave vs a two-hand clap).
+* **A depth cue**: a bone's brightness falls with its depth relative to the hip (nearer is
+  brighter), because pushes, punches and throws move mostly along the camera axis, which a
+  frontal projection flattens away.
+* **Motion trails**: hands and feet leave a fading trace of their last ``trail_s`` seconds,
+  so one frame shows where a limb came from (clockwise vs counter-clockwise circles draw the
+  same figure; only the direction of travel tells them apart).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from vskd.index import id_listing
+
+NUM_JOINTS = 20
+# Kinect v1 joint indices (0-based; Skeleton_joint_order.txt numbers them from 1).
+HEAD, SHOULDER_C, SPINE, HIP_C = 0, 1, 2, 3
+L_SHOULDER, L_ELBOW, L_WRIST, L_HAND = 4, 5, 6, 7
+R_SHOULDER, R_ELBOW, R_WRIST, R_HAND = 8, 9, 10, 11
+L_HIP, L_KNEE, L_ANKLE, L_FOOT = 12, 13, 14, 15
+R_HIP, R_KNEE, R_ANKLE, R_FOOT = 16, 17, 18, 19
+
+COLOURS = {"torso": (235, 235, 235), "right_arm": (255, 50, 50), "left_arm": (60, 120, 255),
+           "right_leg": (255, 210, 0), "left_leg": (0, 220, 110)}
+BONES = (
+    ("torso", HEAD, SHOULDER_C), ("torso", SHOULDER_C, SPINE), ("torso", SPINE, HIP_C),
+    ("torso", SHOULDER_C, L_SHOULDER), ("torso", SHOULDER_C, R_SHOULDER),
+    ("torso", HIP_C, L_HIP), ("torso", HIP_C, R_HIP),
+    ("left_arm", L_SHOULDER, L_ELBOW), ("left_arm", L_ELBOW, L_WRIST), ("left_arm", L_WRIST, L_HAND),
+    ("right_arm", R_SHOULDER, R_ELBOW), ("right_arm", R_ELBOW, R_WRIST), ("right_arm", R_WRIST, R_HAND),
+    ("left_leg", L_HIP, L_KNEE), ("left_leg", L_KNEE, L_ANKLE), ("left_leg", L_ANKLE, L_FOOT),
+    ("right_leg", R_HIP, R_KNEE), ("right_leg", R_KNEE, R_ANKLE), ("right_leg", R_ANKLE, R_FOOT),
+)
+TRAILS = (("right_arm", R_HAND), ("left_arm", L_HAND), ("right_leg", R_FOOT), ("left_leg", L_FOOT))
+
+DEFAULTS = {"size": 128, "trail_s": 1.0, "depth_cue": True, "body_fraction": 0.75}
+SKELETON_FILE = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
+VIDEO_FOLDER = "SkeletonVideo"
+
+
+class SkeletonError(ValueError):
+    """A skeleton file that cannot be drawn; the message names the file and what to do."""
+
+
+def read_skeleton(path: str | Path) -> np.ndarray:
+    """``d_skel`` as a (T, 20, 3) float64 array (frames first); errors name the file."""
+    import scipy.io
+
+    path = Path(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as exc:  # scipy raises several types for corrupt files
+        raise SkeletonError(f"{path}: not a readable MATLAB file ({exc}). Re-download Skeleton.zip.") from exc
+    if "d_skel" not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise SkeletonError(f"{path}: no variable 'd_skel' (found: {keys}); not a UTD-MHAD skeleton file")
+    d = np.asarray(mat["d_skel"], dtype=np.float64)
+    if d.ndim != 3 or d.shape[:2] != (NUM_JOINTS, 3) or d.shape[2] < 2:
+        raise SkeletonError(f"{path}: 'd_skel' has shape {d.shape}, expected (20, 3, T >= 2)")
+    if not np.isfinite(d).all():
+        raise SkeletonError(f"{path}: 'd_skel' has NaN or inf; repair or remove the recording")
+    return d.transpose(2, 0, 1)
+
+
+def image_coordinates(joints: np.ndarray, size: int, body_fraction: float) -> np.ndarray:
+    """(T, 20, 3) metres -> (T, 20, 2) pixel (column, row), the trial's view normalised.
+
+    Centre: the median hip centre; scale: the median head-to-feet height fills
+    ``body_fraction`` of the frame. The hip sits at 58 % of the frame's height, since raised
+    arms reach about 0.75 body heights above it and the feet only 0.5 below: at 0.75 both stay
+    inside (rows 0.02 and 0.96 of the frame), and the arms, where most actions happen, get as
+    many pixels as the frame allows.
+    """
+    feet = joints[:, [L_FOOT, R_FOOT], 1].mean(axis=1)
+    height = float(np.median(joints[:, HEAD, 1] - feet))
+    if height <= 1e-3:
+        raise SkeletonError(f"body height {height:.3g} m: the skeleton is degenerate")
+    centre = np.median(joints[:, HIP_C, :2], axis=0)
+    px_per_m = body_fraction * size / height
+    col = size / 2 + (joints[..., 0] - centre[0]) * px_per_m
+    row = 0.58 * size - (joints[..., 1] - centre[1]) * px_per_m  # image rows grow downwards
+    return np.stack([col, row], axis=-1)
+
+
+def depth_shade(joints: np.ndarray, depth_cue: bool) -> np.ndarray:
+    """(T, 20) brightness factor in [0.35, 1]: 1 at 0.4 m in front of the hip, 0.35 at 0.4 m
+    behind it (linear between); all ones without the cue."""
+    if not depth_cue:
+        return np.ones(joints.shape[:2])
+    rel = joints[..., 2] - joints[:, HIP_C:HIP_C + 1, 2]  # + : further from the camera
+    return np.clip(0.675 - 0.8125 * rel, 0.35, 1.0)
+
+
+def _scaled(colour, factor: float) -> tuple[int, int, int]:
+    return tuple(int(round(c * factor)) for c in colour)
+
+
+def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
+                trail_s: float = DEFAULTS["trail_s"], depth_cue: bool = DEFAULTS["depth_cue"],
+                body_fraction: float = DEFAULTS["body_fraction"]) -> np.ndarray:
+    """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic."""
+    from PIL import Image, ImageDraw
+
+    xy = image_coordinates(joints, size, body_fraction)
+    shade = depth_shade(joints, depth_cue)
+    width = max(1, round(size / 20))  # 6 px at 128: 3 px after the frames stage's 64-px resize
+    trail = max(0, int(round(trail_s * fps)))
+    frames = np.zeros((len(joints), size, size, 3), np.uint8)
+    for t in range(len(joints)):
+        img = Image.new("RGB", (size, size))
+        draw = ImageDraw.Draw(img)
+        for part, joint in TRAILS:  # under the figure, fading into the past
+            for k in range(max(0, t - trail), t):
+                age = (t - k) / (trail + 1)
+                draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
+                          fill=_scaled(COLOURS[part], 0.8 * (1 - age)), width=max(1, width - 1))
+        for part, a, b in BONES:
+            factor = 0.5 * (shade[t, a] + shade[t, b])
+            draw.line([tuple(xy[t, a]), tuple(xy[t, b])], fill=_scaled(COLOURS[part], factor), width=width)
+        r = 1.5 * width
+        hx, hy = xy[t, HEAD]
+        draw.ellipse([hx - r, hy - r, hx + r, hy + r], fill=_scaled(COLOURS["torso"], shade[t, HEAD]))
+        frames[t] = np.asarray(img)
+    return frames
+
+
+def video_path(raw_dir: Path, skeleton_path: Path) -> Path:
+    return raw_dir / VIDEO_FOLDER / skeleton_path.name.replace("_skeleton.mat", "_skeleton.avi")
+
+
+def render_videos(raw_dir: str | Path, inertial_rate: float = 50.0, progress=lambda it, **kw: it,
+                  **draw_kw) -> dict:
+    """Draw every ``*_skeleton.mat`` under ``raw_dir`` into ``SkeletonVideo/``.
+
+    The frame rate written is the trial's own: frames / (inertial samples / 50 Hz), since the
+    skeleton spans the inertial recording start to end. A skeleton without its inertial file
+    keeps Kinect's nominal 20 fps (the rate only labels the video; the teacher samples
+    segments by frame index)."""
+    from vskd.frames import write_video
+    from vskd.datasets.utd_mhad import read_inertial
+
+    raw_dir = Path(raw_dir)
+    skeletons = sorted(p for p in raw_dir.rglob("*_skeleton.mat") if SKELETON_FILE.match(p.name))
+    if not skeletons:
+        return {"skeleton_videos": 0}
+    inertial = {p.name.replace("_inertial.mat", ""): p for p in raw_dir.rglob("*_inertial.mat")}
+    out_dir = raw_dir / VIDEO_FOLDER
+    out_dir.mkdir(exist_ok=True)
+    cfg = {**DEFAULTS, **draw_kw}
+    no_inertial = []
+    for path in progress(skeletons, desc="draw skeleton video", unit="trial"):
+        joints = read_skeleton(path)
+        trial = path.name.replace("_skeleton.mat", "")
+        if trial in inertial:
+            seconds = len(read_inertial(inertial[trial])) / inertial_rate
+            fps = float(Fraction(len(joints) / seconds).limit_denominator(100))
+        else:
+            fps = 20.0
+            no_inertial.append(trial)
+        frames = draw_frames(joints, fps, **cfg)
+        write_video(video_path(raw_dir, path), frames, fps, lossless=True)
+    summary = {"skeleton_videos": len(skeletons)}
+    if no_inertial:
+        summary["skeleton_without_inertial"] = id_listing(no_inertial)
+    return summary
