@@ -303,3 +303,31 @@ def test_distill_loss_reads_semantic_scale():
     params["distill"]["semantic_scale"] = "batch"
     with pytest.raises(ValueError, match="semantic_scale must be one of"):
         distill_loss(params)
+
+
+def test_trust_factor_maps_chance_to_zero_and_perfect_to_one():
+    from vskd.losses import trust_factor
+
+    assert trust_factor(1 / 27, 27) == 0.0
+    assert trust_factor(0.01, 27) == 0.0          # below chance: clipped
+    assert trust_factor(1.0, 27) == 1.0
+    assert trust_factor(0.55, 10) == pytest.approx(0.5)  # (0.55 - 0.1) / 0.9
+
+
+def test_trust_scales_every_term_but_cross_entropy():
+    params = {"alpha": 0.5, "beta": 2.0, "gamma": 1.0, "temperature": 4.0,
+              "distill": {"method": "dask", "distance_weight": 1.0, "angle_weight": 0.5,
+                          "semantic_scale": "none", "trust": "teacher_accuracy"}}
+    loss = distill_loss(params)
+    assert loss.trust == "teacher_accuracy"
+    loss.scale_distillation(0.5)
+    assert loss.weights == {"ce": 1.0, "kd": 0.25, "rkd_distance": 1.0, "rkd_angle": 0.5, "semantic": 0.5}
+    loss.scale_distillation(0.0)  # a teacher at chance: CE alone, the other terms not computed
+    s_logits, t_logits = torch.randn(4, 3), torch.randn(4, 3)
+    s_feat, t_feat, y = torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 0])
+    total, terms = loss(dask_inputs(s_logits, s_feat, t_logits, t_feat, y))
+    assert float(total) == pytest.approx(float(F.cross_entropy(s_logits, y)))
+    assert all(float(terms[k]) == 0.0 for k in ("kd", "rkd_distance", "rkd_angle", "semantic"))
+    params["distill"]["trust"] = "sometimes"
+    with pytest.raises(ValueError, match="distill.trust must be one of"):
+        distill_loss(params)

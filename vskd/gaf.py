@@ -140,7 +140,8 @@ class GAFDataset(torch.utils.data.Dataset):
 def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, method: str,
                     class_names: list[str], dataset: str, progress=lambda it, **kw: it,
                     on_bad_sample: str = "error") -> dict:
-    """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S).
+    """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S),
+    and the raw series as /acc with /acc_offsets.
 
     A recording that cannot be read or encoded (a bad file, NaN or inf, all three axes
     constant: a dead sensor) stops the stage, or with ``on_bad_sample="skip"`` is left out,
@@ -154,7 +155,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
     from vskd.index import id_listing, index_columns
 
     bad = BadSamples(on_bad_sample)
-    lengths, kept, constant_axis = [], [], []
+    lengths, kept, constant_axis, series = [], [], [], []
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as h5:
         images = h5.create_dataset("gaf", shape=(len(samples), 3, image_size, image_size),
                                    maxshape=(None, 3, image_size, image_size),
@@ -174,6 +175,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
             if constant.any():
                 constant_axis.append(sample.id)
             images[len(kept)] = image
+            series.append(np.asarray(acc, dtype=np.float32))
             lengths.append(len(acc))
             kept.append(sample)
         if not kept:
@@ -182,6 +184,10 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
         images.resize(len(kept), axis=0)
         write_index(h5, index_columns(kept))
         h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
+        # The raw trials, concatenated (row r is acc[acc_offsets[r]:acc_offsets[r + 1]]): the
+        # student's augmentation re-encodes them at load time (vskd/augment.py).
+        h5.create_dataset("acc", data=np.concatenate(series), chunks=True)
+        h5.create_dataset("acc_offsets", data=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
         set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size,
                  skipped=bad.skipped)
     summary = {"trials": len(kept), "min_length": int(min(lengths)), "max_length": int(max(lengths))}

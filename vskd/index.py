@@ -73,6 +73,7 @@ def make_split(
 
     cfg is a dataset's ``split`` block in params.yaml:
       name: cross_subject     train on ``train_subjects``, test on every other subject
+                              (only ``test_subjects`` where given: a development fold)
       name: subject_specific  train on ``train_trials`` of every subject, test on the rest
                               (the authors' UTD-MHAD protocol: trials 1-2 / 3-4)
       name: cross_session     train on ``train_sessions``, test on the other sessions; the
@@ -88,6 +89,9 @@ def make_split(
         if not train_subjects:
             raise ValueError("split 'cross_subject' needs a non-empty 'train_subjects' list")
         is_train = np.isin(subjects, train_subjects)
+        if cfg.get("test_subjects"):  # a leave-one-subject-out fold tests one subject only
+            rows = rows[is_train | np.isin(subjects, cfg["test_subjects"])]
+            is_train = is_train[rows]
     elif name == "subject_specific":
         train_trials = cfg.get("train_trials")
         if not train_trials:

@@ -164,6 +164,11 @@ class SPLoss(nn.Module):
         return (_similarity(student) - g_t).pow(2).sum() / (b * b)
 
 
+# distill.trust: none keeps the weights as written; teacher_accuracy scales the distillation
+# terms by trust_factor, so a teacher at chance cannot pull the student away from its labels.
+TRUST = ("none", "teacher_accuracy")
+
+
 class WeightedSum(nn.Module):
     """A named weighted sum of loss modules; returns the total and every term's value.
 
@@ -172,13 +177,20 @@ class WeightedSum(nn.Module):
     value is exactly 0 (``train/rkd_angle`` flat at 0 marks the ablated term in the curves).
     """
 
-    def __init__(self, terms: dict[str, tuple[float, nn.Module]]):
+    def __init__(self, terms: dict[str, tuple[float, nn.Module]], trust: str = "none"):
         super().__init__()
         for name, (weight, _) in terms.items():
             if weight < 0:
                 raise ValueError(f"loss weight of '{name}' must be >= 0, got {weight}")
+        if trust not in TRUST:
+            raise ValueError(f"trust must be one of {TRUST}, got {trust!r}")
         self.weights = {name: float(w) for name, (w, _) in terms.items()}
         self.terms = nn.ModuleDict({name: module for name, (_, module) in terms.items()})
+        self.trust = trust
+
+    def scale_distillation(self, factor: float) -> None:
+        """Multiply every term but the cross-entropy by ``factor`` (``distill.trust``)."""
+        self.weights = {name: w if name == "ce" else w * factor for name, w in self.weights.items()}
 
     def forward(self, inputs: dict[str, tuple]):
         total, values = 0.0, {}
@@ -237,19 +249,33 @@ def sp_loss(weight: float) -> WeightedSum:
 
 
 def distill_loss(params: dict) -> WeightedSum:
-    """The distill stage's loss from params.yaml: ``distill.method`` picks the formula."""
+    """The distill stage's loss from params.yaml: ``distill.method`` picks the formula,
+    ``distill.trust`` whether its distillation terms are scaled by the teacher's accuracy."""
     d = params["distill"]
     method = d["method"]
     if method == "dask":
-        return dask_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"],
+        loss = dask_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"],
                          d["distance_weight"], d["angle_weight"], d.get("semantic_scale", "none"))
-    if method == "st":
-        return st_loss(params["alpha"], params["temperature"])
-    if method == "at":
-        return at_loss(d["at_weight"])
-    if method == "sp":
-        return sp_loss(d["sp_weight"])
-    raise ValueError(f"distill.method must be one of {', '.join(METHODS)}, got {method!r}")
+    elif method == "st":
+        loss = st_loss(params["alpha"], params["temperature"])
+    elif method == "at":
+        loss = at_loss(d["at_weight"])
+    elif method == "sp":
+        loss = sp_loss(d["sp_weight"])
+    else:
+        raise ValueError(f"distill.method must be one of {', '.join(METHODS)}, got {method!r}")
+    loss.trust = d.get("trust", "none")
+    if loss.trust not in TRUST:
+        raise ValueError(f"distill.trust must be one of {TRUST}, got {loss.trust!r}")
+    return loss
+
+
+def trust_factor(teacher_accuracy: float, num_classes: int) -> float:
+    """kappa = (a - 1/K) / (1 - 1/K), clipped to [0, 1]: the teacher's accuracy on the student's
+    training samples, rescaled so chance gives 0 (distillation off: the baseline's CE alone)
+    and a perfect teacher 1 (the loss as written)."""
+    chance = 1.0 / num_classes
+    return float(min(1.0, max(0.0, (teacher_accuracy - chance) / (1.0 - chance))))
 
 
 def distill_inputs(loss: WeightedSum, *, student_logits, student_feature, teacher_logits,

@@ -101,6 +101,7 @@ def _number(params, key, path, *, minimum=None, strictly_positive=False, integer
 
 def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     """Reject values that would crash or silently mislead deep inside a stage."""
+    from vskd.training import SCHEDULES  # lazily: vskd.training imports this module
     _number(params, "seed", path, integer=True, minimum=0)
     for key in ("alpha", "beta", "gamma"):
         _number(params, key, path, minimum=0)
@@ -124,6 +125,10 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
         _number(params, f"{section}.weight_decay", path, minimum=0)
         _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
                f"{section}.selection", "must be 'last' or 'best_val'")
+        schedule = params[section].get("schedule")
+        _check(schedule is None or schedule in SCHEDULES, path, f"{section}.schedule",
+               f"must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    _validate_augment(params, path)
     _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
            "must be 'sgd' or 'adamw'")
     _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
@@ -139,6 +144,11 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _check(scale in ("none", "teacher"), path, "distill.semantic_scale",
            f"must be none (the paper's L_S) or teacher (L_S / the teacher features' mean squared norm), "
            f"got {scale!r}")
+    from vskd.losses import TRUST
+
+    trust = params["distill"].get("trust", "none")
+    _check(trust in TRUST, path, "distill.trust",
+           f"must be none or teacher_accuracy (distillation scaled by the teacher's accuracy), got {trust!r}")
     arch = get(params, "student.arch", path)
     _check(arch in ("resnet18", "vgg16"), path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
     if arch == "vgg16":  # five 2 x 2 max pools: a 16 px image is 1 x 1 before the last one
@@ -155,6 +165,21 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _check(length == 0 or length >= 9, path, "minirocket.length",
            f"must be 0 (the longest training recording) or >= 9 (MiniRocket's kernel length), got {length}")
     _validate_runtime(params, path)
+
+
+def _validate_augment(params: dict, path) -> None:
+    from vskd.augment import NONE
+
+    augment = params["student"].get("augment") or {}
+    _check(isinstance(augment, dict), path, "student.augment", "must be a mapping")
+    for key, value in augment.items():
+        _check(key in NONE, path, f"student.augment.{key}", f"is not an augmentation (known: {', '.join(NONE)})")
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, path,
+               f"student.augment.{key}", f"must be a number >= 0, got {value!r}")
+    crop = augment.get("crop", 1.0)
+    _check(0 < crop <= 1, path, "student.augment.crop", f"must be in (0, 1] (the fraction kept), got {crop}")
+    _check(augment.get("time_warp", 0) < 1, path, "student.augment.time_warp",
+           "must be < 1 (local speed stays in 1 +- time_warp)")
 
 
 # The `runtime` block: how stages run, not what they compute (README, "Robustness, resume

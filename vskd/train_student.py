@@ -11,6 +11,7 @@ Both use the same optimiser, epochs, batches and seed, so the gain is the loss's
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,14 +19,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from vskd.augment import AugmentedGAFDataset, is_identity
 from vskd.gaf import GAFDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
-from vskd.losses import SemanticLoss, WeightedSum, distill_inputs
+from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
 from vskd.models.student import GAFStudent
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
 from vskd.training import (FitResult, ResumeFile, cross_entropy_step, fit, make_loader, open_live,
-                           run_summary, save_checkpoint, seed_checkpoints, seeds_folder,
+                           make_scheduler, run_summary, save_checkpoint, seed_checkpoints, seeds_folder,
                            seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
@@ -106,12 +108,15 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
         if no_output.any():
             extra["no_teacher_output"] = id_listing(index["ids"][train_rows[no_output]])
             train_rows = train_rows[~no_output]
+        extra.update(_apply_trust(loss, teacher, index, train_rows, len(class_names)))
         # distill.semantic_scale: teacher divides L_S by the training features' mean squared norm
         semantic = loss.terms["semantic"] if "semantic" in loss.terms else None
         if isinstance(semantic, SemanticLoss) and semantic.normalise:
             rows = [teacher.row_of[i] for i in index["ids"][train_rows]]
             extra["semantic_reference"] = round(semantic.fit_reference(teacher.features[rows]), 6)
-    train_set = GAFDataset(gaf_path, train_rows)
+    augment = cfg.get("augment")  # student.augment: re-encoded from the raw series each epoch
+    train_set = (GAFDataset(gaf_path, train_rows) if is_identity(augment)
+                 else AugmentedGAFDataset(gaf_path, train_rows, augment, seed))
     if distill:
         train_set = PairedDataset(train_set, index["ids"], teacher, attention=maps)
     workers = int(cfg.get("num_workers", 0))
@@ -148,7 +153,8 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
         }, rt)
     with (open_live(live_dir, rt) if live_dir is not None else nullcontext(None)) as live:
         result: FitResult = fit(model, step, evaluate, train_loader, optimizer, cfg["epochs"], live,
-                                selection=cfg["selection"], desc=stage, seed=seed, runtime=rt,
+                                selection=cfg["selection"], scheduler=make_scheduler(optimizer, cfg),
+                                desc=stage, seed=seed, runtime=rt,
                                 resume=resume)
     if rt.is_main:
         save_checkpoint(model_path, kind="gaf_student",
@@ -157,8 +163,36 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
                         selection=result.selection, loss_weights=loss.weights if distill else {"ce": 1.0})
         if resume is not None and not keep_resume:
             resume.finish()
+    if distill:
+        extra.update(_warn_if_ce_stuck(result.history, len(class_names)))
     return run_summary(result, rt, train=len(train_rows), val=len(split["val"]),
                        test=len(split["test"]), **extra)
+
+
+def _apply_trust(loss: WeightedSum, teacher: TeacherOutputs, index: dict, rows, num_classes: int) -> dict:
+    """The teacher's accuracy on the student's training samples, and with ``distill.trust:
+    teacher_accuracy`` the distillation weights scaled by :func:`vskd.losses.trust_factor`."""
+    ids = index["ids"][rows]
+    accuracy = float((teacher.logits[teacher.rows_for(ids)].argmax(1) == index["labels"][rows]).mean())
+    out = {"teacher_train_accuracy": round(accuracy, 4)}
+    if loss.trust == "teacher_accuracy":
+        out["trust"] = round(trust_factor(accuracy, num_classes), 4)
+        loss.scale_distillation(out["trust"])
+    return out
+
+
+def _warn_if_ce_stuck(history: list[dict], num_classes: int) -> dict:
+    """A distilled student whose cross-entropy ends near ln(K) has learnt no labels: the
+    distillation terms have pinned it (a useless teacher). Say so on stderr."""
+    final = history[-1]["train/ce"] if history and "train/ce" in history[-1] else None
+    if final is None:
+        return {}
+    if final > 0.9 * np.log(num_classes):
+        print(f"distill: WARNING: the training cross-entropy ended at {final:.3f}, near ln({num_classes}) = "
+              f"{np.log(num_classes):.3f}: the student learnt no labels. The teacher is probably useless "
+              "(see the teacher stage's train_accuracy and feature_spread); set distill.trust: "
+              "teacher_accuracy or fix the teacher.", file=sys.stderr)
+    return {"final_train_ce": round(float(final), 4)}
 
 
 def train_seeds(gaf_path, model_path, live_dir, *, seeds: list[int], split_seed: int, **kwargs) -> dict:

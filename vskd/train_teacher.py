@@ -9,6 +9,7 @@ leave them as fixed affine maps.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import h5py
@@ -22,8 +23,9 @@ from vskd.frames import ClipDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
 from vskd.models.trn import TRNTeacher
-from vskd.training import (ResumeFile, cross_entropy_step, fit, make_loader, open_live, predict, run_summary,
-                           save_checkpoint, seed_everything, start_runtime, stop_runtime, validation_metrics)
+from vskd.training import (ResumeFile, cross_entropy_step, fit, make_loader, make_scheduler, open_live, predict,
+                           run_summary, save_checkpoint, seed_everything, start_runtime, stop_runtime,
+                           validation_metrics)
 
 
 def _check_lengths(frames_path: Path, h5: h5py.File, ids, segments: int,
@@ -134,7 +136,7 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
         # decay must be decoupled (AdamW): Adam's L2 term, divided by the tiny gradient scale
         # of the 0.001-initialised new_fc, drives it to zero and the teacher to a constant.
         optimizer = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg["lr_steps"], gamma=0.1)
+    scheduler = make_scheduler(optimizer, cfg)
     resume = None
     if rt.resume:
         resume = ResumeFile(model_path, "teacher", {
@@ -178,4 +180,31 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                           epoch=result.epoch, skipped=skipped)
     if resume is not None:
         resume.finish()
-    return summary
+    health = teacher_health(logits, features, index["labels"][all_rows], np.isin(all_rows, split["train"]))
+    warn_if_weak(health, len(class_names))
+    return {**summary, **health}
+
+
+def teacher_health(logits: np.ndarray, features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> dict:
+    """What a distiller must know of a teacher, from its stored outputs: its accuracy on its
+    own training samples, and the spread of its semantic features over all samples (mean
+    per-dimension std over mean feature norm; 0: one constant feature for every input)."""
+    norm = float(np.linalg.norm(features, axis=1).mean())
+    spread = float(features.std(axis=0).mean() / norm) if norm > 0 else 0.0
+    return {"train_accuracy": round(float((logits[train].argmax(1) == labels[train]).mean()), 4),
+            "feature_spread": round(spread, 6)}
+
+
+def warn_if_weak(health: dict, num_classes: int) -> None:
+    """Say loudly, on stderr, when the teacher has nothing to teach (blank or broken video)."""
+    chance = 1.0 / num_classes
+    problems = []
+    if health["train_accuracy"] < 2 * chance:
+        problems.append(f"its accuracy on its own training clips is {health['train_accuracy']:.3f}, "
+                        f"under twice chance ({2 * chance:.3f})")
+    if health["feature_spread"] < 1e-3:
+        problems.append(f"its features barely vary between clips (spread {health['feature_spread']:.2g})")
+    if problems:
+        print("teacher: WARNING: this teacher has learnt nothing: " + "; ".join(problems) + ". Check the "
+              "video (frames.h5) before distilling; distill.trust: teacher_accuracy keeps the student "
+              "from following it.", file=sys.stderr)
