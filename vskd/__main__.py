@@ -51,7 +51,43 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--num", type=int, default=1, metavar="N",
                    help="read the experiments of the last N commits (`dvc exp show -n N`; default 1: "
                         "HEAD's). Experiments queued before a later commit hang off the older one")
+    d = commands.add_parser(
+        "dev", help="the development protocol: leave-one-subject-out inside the development subjects",
+        description="For each development subject: train the teacher on the others, then the baseline "
+                    "and distilled students and MiniRocket per seed; print accuracy per fold, mean +- std "
+                    "over folds and the paired tests pooled over every held-out trial.")
+    d.add_argument("--dataset", default="utd_mhad", help="a dataset block of params.yaml (default utd_mhad)")
+    d.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
+    d.add_argument("--subjects", default="1,3,5,7",
+                   help="the development subjects, one fold each (default 1,3,5,7: never 2/4/6/8, the "
+                        "cross-subject test subjects)")
+    d.add_argument("--folds", help="run only these held-out subjects (default: every subject)")
+    d.add_argument("--seeds", help="training seeds, comma-separated (default: params.yaml seeds)")
+    d.add_argument("--work", default="data/dev", help="stores and fold models go here (default data/dev)")
+    d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json)")
+    d.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a params.yaml value for this run (as dvc exp run -S), repeatable")
     return parser
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return None if text is None else [int(t) for t in text.split(",") if t.strip()]
+
+
+def dev(args) -> int:
+    from vskd.devprotocol import format_summary, run_dev
+    from vskd.params import ParamsError
+
+    out = args.out or f"metrics/dev/{args.dataset}.json"
+    try:
+        result = run_dev(args.params, args.dataset, _ints(args.subjects), args.work, out,
+                         seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
+    except (ParamsError, ValueError, FileNotFoundError) as exc:
+        print(f"dev: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(result))
+    print(f"dev: wrote {out}", file=sys.stderr)
+    return 0
 
 
 def report(args) -> int:
@@ -73,6 +109,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
         return report(args)
+    if args.command == "dev":
+        return dev(args)
     from vskd.predict import format_table, load_predictor, predict_file, to_json
 
     try:

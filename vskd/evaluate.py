@@ -135,27 +135,18 @@ def minirocket_predictions(path, test_ids, seeds: list[int], split_name: str) ->
     return {s: np.asarray(stored["predictions"][str(s)], dtype=np.int64)[rows] for s in seeds}
 
 
-def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_paths: dict, vskd_paths: dict,
-             minirocket_path, *, split_cfg: dict, seed: int, metrics_path, plots_dir,
-             device=None) -> dict:
-    """Score every model on the test split and compare them.
-
-    ``student_paths``, ``vskd_paths``: {training seed: checkpoint}, in params.yaml ``seeds``
-    order (the first seed's are ``student.pt`` and ``vskd.pt``); ``minirocket_path``: the
-    minirocket stage's predictions; ``seed``: params.yaml ``seed``, which carved the split's
-    validation subset (and trained the one teacher). ``device``: where the students run
-    (``runtime.device``); the teacher's outputs are stored.
+def test_predictions(gaf_path, teacher_outputs_path, student_paths: dict, vskd_paths: dict,
+                     minirocket_path, *, split_cfg: dict, seed: int, device=None) -> dict:
+    """Every model's test predictions: ``{"y_true", "test_ids", "split", "skipped", "selection",
+    "predictions": {"teacher": array, "student"|"vskd"|"minirocket": {seed: array}}}``.
 
     Test samples the frames or teacher stage skipped (``runtime.on_bad_sample: skip``) have no
-    teacher output: every model is scored without them, and ``split.skipped`` counts them.
-    Confusion matrices are the first seed's.
-    """
+    teacher output: every model is scored without them (``skipped`` counts them)."""
     seeds = list(student_paths)
     if list(vskd_paths) != seeds:
         raise ValueError(f"student seeds {seeds} and vskd seeds {list(vskd_paths)} differ")
     with open_store(gaf_path, "gaf") as h5:
         index = read_index(h5)
-        class_names = get_meta(h5, "class_names")
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
     test = split["test"]
     teacher = TeacherOutputs(teacher_outputs_path)
@@ -164,32 +155,33 @@ def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_paths: dict, 
     test = test[~no_output]
     y_true = index["labels"][test]
     test_ids = [str(i) for i in index["ids"][test]]
-
     # MiniRocket's stored predictions first: a stale file (another seeds list) stops here.
-    minirocket = minirocket_predictions(minirocket_path, test_ids, seeds, split_cfg["name"])
+    predictions = {"minirocket": minirocket_predictions(minirocket_path, test_ids, seeds, split_cfg["name"]),
+                   "teacher": teacher.logits[teacher.rows_for(index["ids"][test], y_true)].argmax(1)}
     selection = {"teacher": teacher.selection}
-    teacher_pred = teacher.logits[teacher.rows_for(index["ids"][test], y_true)].argmax(1)
-    predictions: dict[str, dict[int, np.ndarray]] = {"student": {}, "vskd": {}}
     for name, stage, paths in (("student", "student", student_paths), ("vskd", "distill", vskd_paths)):
-        chosen = set()
+        predictions[name], chosen = {}, set()
         for s, path in paths.items():
             predictions[name][s], how = student_predictions(path, stage, gaf_path, test, device)
             chosen.add(how)
         selection[name] = chosen.pop() if len(chosen) == 1 else "/".join(sorted(chosen))
-    predictions["minirocket"] = minirocket
-    k = len(class_names)
-    metrics: dict = {
-        "dataset": dataset,
-        "split": {"name": split_cfg["name"], "train": len(split["train"]), "val": len(split["val"]),
-                  "test": len(test)},
-        "seeds": seeds,
-        "selection": selection,
-    }
-    if no_output.any():
-        metrics["split"]["skipped"] = int(no_output.sum())
-    metrics["teacher"] = scores(y_true, teacher_pred, k)
+    return {"y_true": y_true, "test_ids": test_ids, "seeds": seeds, "selection": selection,
+            "split": {"name": split_cfg["name"], "train": len(split["train"]), "val": len(split["val"]),
+                      "test": len(test)},
+            "skipped": int(no_output.sum()), "predictions": predictions}
+
+
+def score_predictions(dataset: str, found: dict, num_classes: int) -> dict:
+    """The metrics of :func:`test_predictions`' output: scores per model and seed, mean and
+    std, the VSKD gain seed by seed and the paired tests (McNemar, bootstrap interval)."""
+    y_true, seeds, predictions = found["y_true"], found["seeds"], found["predictions"]
+    metrics: dict = {"dataset": dataset, "split": dict(found["split"]), "seeds": seeds,
+                     "selection": found["selection"]}
+    if found["skipped"]:
+        metrics["split"]["skipped"] = found["skipped"]
+    metrics["teacher"] = scores(y_true, predictions["teacher"], num_classes)
     for name in ("student", "vskd", "minirocket"):
-        metrics[name] = seed_scores(y_true, predictions[name], k)
+        metrics[name] = seed_scores(y_true, predictions[name], num_classes)
     # VSKD minus baseline, seed by seed (the same seed: the same initialisation and data order).
     gain: dict = {}
     per_seed = {_seed_key(s): {m: metrics["vskd"]["per_seed"][_seed_key(s)][m]
@@ -207,12 +199,31 @@ def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_paths: dict, 
         "vskd_vs_student": paired_comparison(y_true, predictions["student"], predictions["vskd"]),
         "vskd_vs_minirocket": paired_comparison(y_true, predictions["minirocket"], predictions["vskd"]),
     }
+    return metrics
 
+
+def evaluate(dataset: str, gaf_path, teacher_outputs_path, student_paths: dict, vskd_paths: dict,
+             minirocket_path, *, split_cfg: dict, seed: int, metrics_path, plots_dir,
+             device=None) -> dict:
+    """Score every model on the test split, compare them, write ``metrics_path`` and the
+    confusion matrices (the first seed's) into ``plots_dir``.
+
+    ``student_paths``, ``vskd_paths``: {training seed: checkpoint}, in params.yaml ``seeds``
+    order; ``minirocket_path``: the minirocket stage's predictions; ``seed``: params.yaml
+    ``seed``, which carved the split's validation subset (and trained the one teacher).
+    ``device``: where the students run (``runtime.device``); the teacher's outputs are stored.
+    """
+    with open_store(gaf_path, "gaf") as h5:
+        class_names = get_meta(h5, "class_names")
+    found = test_predictions(gaf_path, teacher_outputs_path, student_paths, vskd_paths, minirocket_path,
+                             split_cfg=split_cfg, seed=seed, device=device)
+    metrics = score_predictions(dataset, found, len(class_names))
     plots_dir = Path(plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
-    first = {"teacher": teacher_pred, **{name: predictions[name][seeds[0]] for name in ("student", "vskd", "minirocket")}}
+    first = {"teacher": found["predictions"]["teacher"],
+             **{name: found["predictions"][name][found["seeds"][0]] for name in ("student", "vskd", "minirocket")}}
     for name in MODELS:
-        write_confusion(plots_dir, name, y_true, first[name], class_names)
+        write_confusion(plots_dir, name, found["y_true"], first[name], class_names)
     with atomic_path(metrics_path) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

@@ -1,0 +1,199 @@
+"""The development protocol: leave-one-subject-out inside the development subjects.
+
+``python -m vskd dev`` runs, for each fold (one held-out subject, the others training), the
+whole chain the DVC stages run (teacher once per fold; baseline student, distilled student
+and MiniRocket once per seed) and writes one metrics JSON with every fold, the mean and std
+over folds, and paired tests pooled over every held-out trial. Settings are chosen on these
+folds, never on the project's cross-subject test subjects.
+
+The raw folder, frames and GAF stores do not depend on the fold, so they are built once
+under ``<work>/<dataset>/`` and reused while present (delete the folder after changing the
+download, frames or gaf params). Each fold's models go to ``<work>/<dataset>/fold_s<S>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vskd.h5store import atomic_path, get_meta, open_store
+from vskd.params import dataset_block, load_params, runtime_block
+
+FOLD_MODELS = ("teacher", "student", "vskd", "minirocket")
+
+
+def fold_split(block_split: dict, subjects: list[int], held_out: int) -> dict:
+    """The cross-subject split training on ``subjects`` but ``held_out``, testing on it alone."""
+    return {**block_split, "name": "cross_subject",
+            "train_subjects": [s for s in subjects if s != held_out], "test_subjects": [held_out]}
+
+
+def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dict:
+    """raw/, frames.h5 and gaf.h5 as the download, frames and gaf stages build them."""
+    from vskd.datasets import get_adapter
+    from vskd.frames import build_frames_store
+    from vskd.gaf import build_gaf_store
+    from vskd.progress import progress
+
+    adapter, raw = get_adapter(name), work / "raw"
+    on_bad = runtime_block(params)["on_bad_sample"]
+    seconds = {}
+    if not raw.is_dir():
+        start = time.perf_counter()
+        with atomic_path(raw) as tmp:
+            adapter.prepare_raw(block, tmp)
+        seconds["download"] = time.perf_counter() - start
+    samples = adapter.scan(raw, block)
+    classes = adapter.class_names(raw, block)
+    if not (work / "frames.h5").is_file():
+        start = time.perf_counter()
+        build_frames_store(samples, work / "frames.h5", params["frames"]["short_side"], classes, name,
+                           progress=progress, on_bad_sample=on_bad,
+                           read_video=lambda path, side: adapter.read_video(path, side, block))
+        seconds["frames"] = time.perf_counter() - start
+    if not (work / "gaf.h5").is_file():
+        start = time.perf_counter()
+        build_gaf_store([s for s in samples if s.sensor is not None],
+                        lambda path: adapter.read_accelerometer(path, block), work / "gaf.h5",
+                        params["gaf"]["image_size"], params["gaf"]["method"], classes, name,
+                        progress=progress, on_bad_sample=on_bad)
+        seconds["gaf"] = time.perf_counter() - start
+    return seconds
+
+
+def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
+    """Teacher, students, distilled students, MiniRocket and their test predictions, one fold."""
+    from vskd.evaluate import test_predictions
+    from vskd.losses import distill_loss
+    from vskd.minirocket import train_minirocket
+    from vskd.train_student import train_seeds
+    from vskd.train_teacher import train_teacher
+    from vskd.training import resolve_device, seed_checkpoints
+
+    rt, seeds, seed = runtime_block(params), params["seeds"], params["seed"]
+    gaf, teacher_out = work / "gaf.h5", fold_dir / "teacher_outputs.h5"
+    seconds, summaries = {}, {}
+    student_kw = dict(seeds=seeds, split_seed=seed, cfg=params["student"], runtime=rt, split_cfg=split,
+                      feature_dim=params["teacher"]["feature_dim"])
+    jobs = {
+        "teacher": lambda: train_teacher(work / "frames.h5", fold_dir / "teacher.pt", teacher_out,
+                                         fold_dir / "train" / "teacher", cfg=params["teacher"],
+                                         segments=block["segments"], split_cfg=split, seed=seed, runtime=rt),
+        "student": lambda: train_seeds(gaf, fold_dir / "student.pt", None, **student_kw),
+        "distill": lambda: train_seeds(gaf, fold_dir / "vskd.pt", None, loss=distill_loss(params),
+                                       teacher_path=teacher_out, **student_kw),
+        "minirocket": lambda: train_minirocket(name, gaf, work / "raw", {**block, "split": split},
+                                               fold_dir / "minirocket.json", cfg=params["minirocket"],
+                                               split_seed=seed, seeds=seeds),
+    }
+    for stage, job in jobs.items():
+        start = time.perf_counter()
+        summaries[stage] = job()
+        seconds[stage] = round(time.perf_counter() - start, 1)
+        print(f"dev: {fold_dir.name} {stage} done in {seconds[stage]} s ({summaries[stage]})", flush=True)
+    found = test_predictions(gaf, teacher_out, seed_checkpoints(fold_dir / "student.pt", seeds),
+                             seed_checkpoints(fold_dir / "vskd.pt", seeds), fold_dir / "minirocket.json",
+                             split_cfg=split, seed=seed, device=resolve_device(rt))
+    return {"found": found, "seconds": seconds, "teacher_summary": summaries["teacher"],
+            "distill_summary": summaries["distill"]}
+
+
+def pool_folds(folds: dict[int, dict]) -> dict:
+    """One prediction set over every held-out trial of every fold (for the pooled tests)."""
+    first = next(iter(folds.values()))["found"]
+    pooled = {"y_true": np.concatenate([f["found"]["y_true"] for f in folds.values()]),
+              "seeds": first["seeds"], "selection": first["selection"], "skipped": 0,
+              "split": {"name": "leave_one_subject_out", "folds": len(folds)}, "predictions": {}}
+    pooled["predictions"]["teacher"] = np.concatenate([f["found"]["predictions"]["teacher"] for f in folds.values()])
+    for model in ("student", "vskd", "minirocket"):
+        pooled["predictions"][model] = {s: np.concatenate([f["found"]["predictions"][model][s]
+                                                           for f in folds.values()]) for s in first["seeds"]}
+    pooled["split"]["test"] = int(len(pooled["y_true"]))
+    return pooled
+
+
+def summarise(name: str, folds: dict[int, dict], num_classes: int) -> dict:
+    """Per fold scores; mean and std over folds of each model's seed-mean; pooled paired tests."""
+    from vskd.evaluate import score_predictions
+    from vskd.stats import seed_summary
+
+    per_fold = {f"s{s}": {**score_predictions(name, f["found"], num_classes), "seconds": f["seconds"],
+                          "teacher_train": f["teacher_summary"], "distill_train": f["distill_summary"]}
+                for s, f in folds.items()}
+    across = {}
+    for model in FOLD_MODELS + ("gain",):
+        values = [m[model]["accuracy"] for m in per_fold.values()]
+        across[model] = {"accuracy": seed_summary(values)["mean"], "accuracy_std": seed_summary(values)["std"]}
+    pooled = score_predictions(name, pool_folds(folds), num_classes)
+    return {"dataset": name, "protocol": "leave-one-subject-out", "folds": per_fold,
+            "across_folds": across, "pooled": pooled}
+
+
+def load_with_overrides(params_path, overrides: list[str]) -> dict:
+    """params.yaml with ``KEY=VALUE`` overrides (VALUE read as YAML), validated after them."""
+    import yaml
+
+    from vskd.params import ParamsError, set_dotted, validate
+
+    params = load_params(params_path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"-S {item!r}: expected KEY=VALUE, e.g. -S utd_mhad.video.source=skeleton")
+        set_dotted(params, key.strip(), yaml.safe_load(value))
+    validate(params, params_path)
+    return params
+
+
+def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None,
+            folds=None, overrides: list[str] = ()) -> dict:
+    """Every fold in ``folds`` (default: each of ``subjects`` held out in turn)."""
+    params = load_with_overrides(params_path, list(overrides))
+    if any(f not in subjects for f in folds or []):
+        raise ValueError(f"--folds {folds}: every held-out subject must be one of {subjects}")
+    if seeds is not None:
+        params["seeds"] = list(seeds)
+    block = dataset_block(params, name, params_path)
+    work = Path(work_dir) / name
+    work.mkdir(parents=True, exist_ok=True)
+    shared_seconds = build_shared_stores(name, params, block, work)
+    with open_store(work / "gaf.h5", "gaf") as h5:
+        num_classes = len(get_meta(h5, "class_names"))
+    results = {}
+    for held_out in folds or subjects:
+        split = fold_split(block["split"], subjects, held_out)
+        results[held_out] = run_fold(name, params, block, work, split, work / f"fold_s{held_out}")
+    result = summarise(name, results, num_classes)
+    result.update({"subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
+                   "overrides": list(overrides),
+                   "shared_seconds": {k: round(v, 1) for k, v in shared_seconds.items()}})
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=_plain) + "\n")
+    return result
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value)}")
+
+
+def format_summary(result: dict) -> str:
+    """The protocol's table: accuracy per fold (mean over seeds), then mean +- std over folds."""
+    header = "| model | " + " | ".join(result["folds"]) + " | mean ± std over folds |"
+    lines = [header, "|---" * (len(result["folds"]) + 2) + "|"]
+    for model in FOLD_MODELS + ("gain",):
+        cells = [f"{100 * m[model]['accuracy']:.1f}" for m in result["folds"].values()]
+        a = result["across_folds"][model]
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {100 * a['accuracy']:.1f} ± {100 * a['accuracy_std']:.1f} |")
+    for key, label in (("vskd_vs_student", "VSKD - baseline"), ("vskd_vs_minirocket", "VSKD - MiniRocket")):
+        ci = result["pooled"]["paired"][key]["bootstrap"]
+        lines.append(f"\n{label}, pooled over {result['pooled']['split']['test']} held-out trials and "
+                     f"{len(result['seeds'])} seed(s): {100 * ci['accuracy_diff']:+.1f} points, paired bootstrap 95 % CI "
+                     f"[{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]")
+    return "\n".join(lines)
