@@ -177,18 +177,22 @@ def test_export_params_are_checked():
             check_params({**good, key: bad})
     with pytest.raises(ParamsError, match="export.opset"):
         check_params({k: v for k, v in good.items() if k != "opset"})
+    # latency_runs is read by `python -m vskd.export` only: optional, checked when present
+    assert check_params({k: v for k, v in good.items() if k != "latency_runs"})["latency_runs"] == 20
+    assert check_params(good)["latency_runs"] == 5
 
 
 # --- The export stage, end to end on a tiny dataset ----------------------------------------
 
-def test_run_export_writes_models_and_metrics(tmp_path):
+def _tiny_workspace(root):
+    """raw/, gaf.h5, vskd.pt and teacher.pt of a 2-action, 2-subject dataset under ``root``; the block."""
     from vskd.datasets.synthetic import ACTIONS
     from vskd.gaf import build_gaf_store
     from vskd.datasets.utd_mhad import read_accelerometer, scan
     from vskd.models.trn import TRNTeacher
     from vskd.training import save_checkpoint
 
-    raw = tmp_path / "raw"
+    raw = root / "raw"
     (raw / "Inertial").mkdir(parents=True)
     (raw / "RGB").mkdir()
     for a in (1, 2):
@@ -197,40 +201,89 @@ def test_run_export_writes_models_and_metrics(tmp_path):
                       recordings(actions=(a,), subjects=(s,))[0][1])
             (raw / "RGB" / f"a{a}_s{s}_t1_color.avi").write_bytes(b"unused")
     names = list(ACTIONS[:2])
-    build_gaf_store(scan(raw, 2), read_accelerometer, tmp_path / "gaf.h5", IMAGE, "summation", names, "synthetic")
+    build_gaf_store(scan(raw, 2), read_accelerometer, root / "gaf.h5", IMAGE, "summation", names, "synthetic")
     torch.manual_seed(0)
     student = tiny_student(num_classes=2)
-    save_checkpoint(tmp_path / "vskd.pt", kind="gaf_student", config={"num_classes": 2, "feature_dim": 8},
+    save_checkpoint(root / "vskd.pt", kind="gaf_student", config={"num_classes": 2, "feature_dim": 8},
                     state_dict=student.state_dict(), class_names=names, epoch=1, selection="last")
     config = {"num_classes": 2, "num_segments": 3, "img_feature_dim": 8, "dropout": 0.5}
-    save_checkpoint(tmp_path / "teacher.pt", kind="trn_teacher", config=config,
+    save_checkpoint(root / "teacher.pt", kind="trn_teacher", config=config,
                     state_dict=TRNTeacher(**config).state_dict(), class_names=names, epoch=1,
                     selection="last", input_size=32)
-    block = {"download": {"actions": 2}, "split": {"name": "cross_subject", "train_subjects": [1]}}
-    cfg = {"window": WINDOW, "sample_rate": 50, "opset": 17, "quantize": True, "latency_runs": 1}
-    m = run_export("synthetic", raw_dir=raw, block=block, gaf_path=tmp_path / "gaf.h5",
-                   teacher_path=tmp_path / "teacher.pt", student_path=tmp_path / "vskd.pt",
-                   out_dir=tmp_path / "onnx", metrics_path=tmp_path / "export.json", cfg=cfg,
-                   split_cfg=block["split"], seed=0)
-    assert json.loads((tmp_path / "export.json").read_text()) == m
-    assert (tmp_path / "onnx" / "vskd.onnx").is_file() and (tmp_path / "onnx" / "vskd.int8.onnx").is_file()
+    return {"download": {"actions": 2}, "split": {"name": "cross_subject", "train_subjects": [1]}}
+
+
+EXPORT_CFG = {"window": WINDOW, "sample_rate": 50, "opset": 17, "quantize": True}  # no latency_runs: optional
+
+
+def _export(root, out, **kw):
+    """run_export on the tiny workspace ``root`` into ``root/out`` (graphs) and ``root/out.json``."""
+    block = kw.pop("block")
+    return run_export("synthetic", raw_dir=root / "raw", block=block, gaf_path=root / "gaf.h5",
+                      teacher_path=root / "teacher.pt", student_path=root / "vskd.pt", out_dir=root / out,
+                      metrics_path=root / f"{out}.json", split_cfg=block["split"], seed=0, **kw)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The tiny workspace after one export with every row: (root, block, metrics)."""
+    root = tmp_path_factory.mktemp("export")
+    block = _tiny_workspace(root)
+    return root, block, _export(root, "onnx", block=block, cfg=EXPORT_CFG)
+
+
+def test_run_export_writes_models_and_metrics(exported):
+    root, _, m = exported
+    assert json.loads((root / "onnx.json").read_text()) == m
+    assert (root / "onnx" / "vskd.onnx").is_file() and (root / "onnx" / "vskd.int8.onnx").is_file()
     assert m["test"] == 2 and m["onnx"]["max_abs_diff"] <= 1e-4
     assert m["accuracy"]["onnx"] == m["accuracy"]["torch"] and m["agreement"]["onnx_torch"] == 1.0
     cost = m["cost"]
-    assert set(cost) == {"teacher", "teacher_paper", "student", "student_paper", "onnx", "onnx_int8"}
+    assert list(cost) == ["student", "student_paper", "onnx", "onnx_int8", "teacher", "teacher_paper"]
     for entry in cost.values():
-        assert entry["macs"] > 0 and entry["params"] > 0 and entry["latency_ms"] > 0
-    assert cost["student"]["file_bytes"] == (tmp_path / "vskd.pt").stat().st_size
+        assert entry["macs"] > 0 and entry["params"] > 0
+    assert cost["student"]["file_bytes"] == (root / "vskd.pt").stat().st_size
+    assert cost["onnx_int8"]["file_bytes"] == (root / "onnx" / "vskd.int8.onnx").stat().st_size
+    assert cost["student"]["gaf_macs"] == 3 * (2 * WINDOW * IMAGE + 2 * IMAGE * IMAGE)
     assert m["mac_ratio"]["trained"] == pytest.approx(cost["teacher"]["macs"] / cost["student"]["macs"], rel=1e-3)
     assert cost["teacher_paper"]["input"] == "8 x 3 x 224 x 224 frames"
 
+
+def test_export_metrics_hold_no_latency_and_a_rerun_reproduces_them(exported):
+    # metrics/<ds>/export.json is a DVC output: a value that changes between runs (a latency)
+    # would change its hash in dvc.lock on every `dvc repro`.
+    import hashlib
+
+    root, block, m = exported
+    assert "latency" not in (root / "onnx.json").read_text()
+    again = _export(root, "again", block=block, cfg={**EXPORT_CFG, "latency_runs": 3})  # the key is tolerated
+    assert (root / "again.json").read_bytes() == (root / "onnx.json").read_bytes() and again == m
+    for name in ("vskd.onnx", "vskd.int8.onnx"):   # the graphs' bytes too (dvc.lock hashes models/<ds>/onnx)
+        digests = {hashlib.sha256((root / d / name).read_bytes()).hexdigest() for d in ("onnx", "again")}
+        assert len(digests) == 1, name
     # quantize: false leaves no int8 model behind
-    m = run_export("synthetic", raw_dir=raw, block=block, gaf_path=tmp_path / "gaf.h5",
-                   teacher_path=tmp_path / "teacher.pt", student_path=tmp_path / "vskd.pt",
-                   out_dir=tmp_path / "onnx", metrics_path=tmp_path / "export.json",
-                   cfg={**cfg, "quantize": False}, split_cfg=block["split"], seed=0, paper_scale=False)
-    assert not (tmp_path / "onnx" / "vskd.int8.onnx").exists() and "onnx_int8" not in m["cost"]
+    m = _export(root, "again", block=block, cfg={**EXPORT_CFG, "quantize": False}, paper_scale=False)
+    assert not (root / "again" / "vskd.int8.onnx").exists() and "onnx_int8" not in m["cost"]
     assert "int8" not in m["accuracy"] and set(m["mac_ratio"]) == {"trained"}
+
+
+def test_latency_command_measures_the_exported_models(exported, capsys):
+    from vskd.export import main, measure_cost
+
+    root, _, m = exported
+    report = measure_cost(root, runs=1, paper_scale=False)
+    assert list(report["cost"]) == ["student", "onnx", "onnx_int8", "teacher"]
+    for name, entry in report["cost"].items():
+        assert entry["latency_ms"] > 0, name
+        assert {k: v for k, v in entry.items() if k != "latency_ms"} == m["cost"][name], name
+    assert report["mac_ratio"] == {"trained": m["mac_ratio"]["trained"]}
+    assert main(["synthetic", "--models", str(root), "--runs", "1", "--no-paper-scale"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "input", "params", "MACs", "latency", "file"]
+    assert [line.split()[0] for line in lines[1:5]] == ["student", "onnx", "onnx_int8", "teacher"]
+    assert all(" ms " in line for line in lines[1:5]) and "median of 1 single-sample runs" in lines[5]
+    assert main(["synthetic", "--models", str(root / "nowhere")]) == 1
+    assert "vskd.pt: not found" in capsys.readouterr().err
 
 
 # --- The real distilled student, when the pipeline has been run ----------------------------

@@ -15,6 +15,10 @@ a rank-2 product the graph computes from two (S x L) matrix products, without ev
 the L x L field. R is a constant of the graph, so the input length L is fixed: a clip of any
 length is first resampled to L samples (:func:`resample`, linear interpolation, end points
 kept). A clip of exactly L samples gives the same image as ``vskd.gaf`` to float32 rounding.
+
+The export stage (:func:`run_export`) writes the graphs and metrics that every machine
+reproduces; ``python -m vskd.export DATASET`` (:func:`main`) prints the cost table with the
+CPU latencies, which no machine reproduces and so are kept out of the DVC outputs.
 """
 
 from __future__ import annotations
@@ -219,6 +223,7 @@ def run_torch(pipeline: nn.Module, windows: np.ndarray, batch_size: int = 64) ->
 # --- The export stage ----------------------------------------------------------------------
 
 TOLERANCE = 1e-4  # largest |onnxruntime - torch| probability difference the stage accepts
+DEFAULT_LATENCY_RUNS = 20  # `python -m vskd.export` runs per latency without export.latency_runs
 
 
 def check_params(cfg, path="params.yaml") -> dict:
@@ -241,7 +246,9 @@ def check_params(cfg, path="params.yaml") -> dict:
         "sample_rate": float(need("sample_rate", lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0")),
         "opset": need("opset", lambda v: isinstance(v, int) and 13 <= v <= 20, "an integer in 13..20"),
         "quantize": need("quantize", lambda v: isinstance(v, bool), "a boolean"),
-        "latency_runs": need("latency_runs", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        # read by `python -m vskd.export` only (latencies are not stage metrics); optional
+        "latency_runs": (need("latency_runs", lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")
+                         if "latency_runs" in cfg else DEFAULT_LATENCY_RUNS),
     }
 
 
@@ -266,25 +273,32 @@ def training_rate(block: dict, cfg: dict) -> float:
     return float(rate) if rate else float(cfg["sample_rate"])
 
 
-def _entry(params, macs, latency_s, file_path=None, **extra) -> dict:
-    out = {"params": int(params), "macs": int(macs), "latency_ms": round(latency_s * 1e3, 3)}
+def _entry(params, macs, file_path=None, latency_s=None, **extra) -> dict:
+    out = {"params": int(params), "macs": int(macs)}
+    if latency_s is not None:
+        out["latency_ms"] = round(latency_s * 1e3, 3)
     if file_path is not None:
         out["file_bytes"] = os.path.getsize(file_path)
     out.update(extra)
     return out
 
 
-def cost_report(pipeline: GAFStudentPipeline, student_path, teacher_path, onnx_path, int8_path, runs: int,
-                paper_scale: bool = True) -> dict:
-    """Parameters, MACs, one-thread CPU latency per sample and file size of teacher and student.
+def cost_report(pipeline: GAFStudentPipeline, student_path, teacher_path, onnx_path, int8_path,
+                runs: int | None = None, paper_scale: bool = True) -> dict:
+    """Parameters, MACs and file size of teacher and student; with ``runs``, CPU latency too.
 
     teacher: TRN on BN-Inception over all segments at its trained input size; teacher_paper:
     the same network at the paper's 224 px and 8 segments. student: GAF + ResNet18 (+ softmax)
     on one window at the trained image size; student_paper: at the paper's 224 px GAF. onnx and
     onnx_int8: the exported graphs in onnxruntime (same MACs as student: the same computation).
-    Latencies are medians of ``runs`` single-sample runs on one thread; the teacher's exclude
-    decoding the video. ``paper_scale=False`` leaves out the two 224 px rows (for quick tests).
-    Everything runs on one thread (the MAC count too: on a busy CPU two threads can be 20x slower).
+    ``paper_scale=False`` leaves out the two 224 px rows (for quick tests).
+
+    ``runs=None`` (the export stage) reports only what is the same on every machine, so that
+    the stage's metrics file, a DVC output, does not change from one ``dvc repro`` to the next.
+    With ``runs`` (``python -m vskd.export DATASET``) each row also gets ``latency_ms``: the
+    median of ``runs`` single-sample runs on one thread (the teacher's exclude decoding the
+    video). Everything runs on one thread (MAC counting too: on a busy CPU two threads can be
+    20x slower).
     """
     from vskd.cost import torch_threads
 
@@ -292,52 +306,93 @@ def cost_report(pipeline: GAFStudentPipeline, student_path, teacher_path, onnx_p
         return _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, runs, paper_scale)
 
 
-def _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, runs, paper_scale) -> dict:
-    from vskd.cost import count_macs, count_params, onnx_latency, torch_latency
+def _cost_models(pipeline, teacher_path, paper_scale) -> dict:
+    """name -> (torch module in eval mode, its one-sample input, the input in words) of each torch row."""
     from vskd.models.student import GAFStudent
     from vskd.models.trn import TRNTeacher
     from vskd.training import load_checkpoint
 
-    report = {}
-    acc = torch.rand(1, pipeline.gaf.window, 3) * 2.0 - 1.0
-    size = pipeline.gaf.image_size
-    report["student"] = _entry(count_params(pipeline), count_macs(pipeline, acc),
-                               torch_latency(pipeline, (acc,), runs), student_path,
-                               gaf_macs=pipeline.gaf.macs((acc,), None),
-                               input=f"{pipeline.gaf.window} x 3 accelerometer -> 3 x {size} x {size} GAF")
+    window, size = pipeline.gaf.window, pipeline.gaf.image_size
+    acc = torch.rand(1, window, 3) * 2.0 - 1.0
+    models = {"student": (pipeline, (acc,), f"{window} x 3 accelerometer -> 3 x {size} x {size} GAF")}
     student = pipeline.student
     if paper_scale:
         paper = GAFStudentPipeline(GAFStudent(student.num_classes, student.feature_dim,
-                                              arch=getattr(student, "arch", "resnet18")), pipeline.gaf.window, 224,
+                                              arch=getattr(student, "arch", "resnet18")), window, 224,
                                    pipeline.gaf.method).eval()
-        report["student_paper"] = _entry(count_params(paper), count_macs(paper, acc),
-                                         torch_latency(paper, (acc,), runs),
-                                         input=f"{pipeline.gaf.window} x 3 accelerometer -> 3 x 224 x 224 GAF")
-    feed = {INPUT_NAME: acc.numpy()}
-    report["onnx"] = _entry(report["student"]["params"], report["student"]["macs"],
-                            onnx_latency(onnx_path, feed, runs), onnx_path)
-    if int8_path is not None:
-        report["onnx_int8"] = _entry(report["student"]["params"], report["student"]["macs"],
-                                     onnx_latency(int8_path, feed, runs), int8_path)
-
+        models["student_paper"] = (paper, (acc,), f"{window} x 3 accelerometer -> 3 x 224 x 224 GAF")
     ckpt = load_checkpoint(teacher_path, "teacher")
     config = dict(ckpt["config"])
     teacher = TRNTeacher(**config)
     teacher.load_state_dict(ckpt["state_dict"])
     segments, side = config["num_segments"], int(ckpt["input_size"])
-    frames = torch.rand(1, segments, 3, side, side) * 255.0
-    report["teacher"] = _entry(count_params(teacher), count_macs(teacher, frames),
-                               torch_latency(teacher, (frames,), runs), teacher_path,
-                               input=f"{segments} x 3 x {side} x {side} frames")
-    ratio = {"trained": report["teacher"]["macs"] / report["student"]["macs"]}
+    models["teacher"] = (teacher.eval(), (torch.rand(1, segments, 3, side, side) * 255.0,),
+                         f"{segments} x 3 x {side} x {side} frames")
     if paper_scale:
         config["num_segments"] = 8
-        teacher = TRNTeacher(**config)
-        frames = torch.rand(1, 8, 3, 224, 224) * 255.0
-        report["teacher_paper"] = _entry(count_params(teacher), count_macs(teacher, frames),
-                                         torch_latency(teacher, (frames,), runs), input="8 x 3 x 224 x 224 frames")
+        models["teacher_paper"] = (TRNTeacher(**config).eval(), (torch.rand(1, 8, 3, 224, 224) * 255.0,),
+                                   "8 x 3 x 224 x 224 frames")
+    return models
+
+
+def _cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, runs, paper_scale) -> dict:
+    from vskd.cost import count_macs, count_params, onnx_latency, torch_latency
+
+    models = _cost_models(pipeline, teacher_path, paper_scale)
+    files = {"student": student_path, "teacher": teacher_path}
+    report = {}
+    for name, (model, inputs, described) in models.items():
+        latency = None if runs is None else torch_latency(model, inputs, runs)
+        extra = {"gaf_macs": pipeline.gaf.macs(inputs, None)} if name == "student" else {}
+        report[name] = _entry(count_params(model), count_macs(model, *inputs), files.get(name), latency,
+                              **extra, input=described)
+    feed = {INPUT_NAME: models["student"][1][0].numpy()}
+    for name, path in (("onnx", onnx_path), ("onnx_int8", int8_path)):
+        if path is not None:
+            latency = None if runs is None else onnx_latency(path, feed, runs)
+            report[name] = _entry(report["student"]["params"], report["student"]["macs"], path, latency)
+    ratio = {"trained": report["teacher"]["macs"] / report["student"]["macs"]}
+    if paper_scale:
         ratio["paper"] = report["teacher_paper"]["macs"] / report["student_paper"]["macs"]
-    return {"cost": report, "mac_ratio": {k: round(v, 3) for k, v in ratio.items()}}
+    order = ("student", "student_paper", "onnx", "onnx_int8", "teacher", "teacher_paper")
+    return {"cost": {k: report[k] for k in order if k in report},
+            "mac_ratio": {k: round(v, 3) for k, v in ratio.items()}}
+
+
+def _graph_metadata(dataset, window, rate, class_names, image_size, method, student_path, selection) -> dict:
+    """The metadata_props of the exported graph: all ``predict`` needs to run it, and its contract."""
+    return {
+        "class_names": json.dumps(class_names), "window": window, "sample_rate": rate,
+        "clip_seconds": window / rate, "gaf_method": method, "gaf_image_size": image_size, "dataset": dataset,
+        "source": str(student_path), "selection": selection,
+        "contract": (f"input '{INPUT_NAME}': float32 (batch, {window}, 3), acceleration x, y, z in g; "
+                     f"a clip of any length is resampled to {window} samples (linear interpolation, "
+                     f"end points kept). output '{OUTPUT_NAME}': float32 (batch, {len(class_names)}), "
+                     "softmax over class_names"),
+    }
+
+
+def _scores(y, store_pred, preds: dict) -> tuple[dict, dict]:
+    """(accuracy, agreement) of the predictions by name (torch, onnx, int8) and the stored-GAF ones."""
+    accuracy = {"gaf_store": float(np.mean(store_pred == y))}
+    accuracy.update({name: float(np.mean(p == y)) for name, p in preds.items()})
+    agreement = {"onnx_torch": float(np.mean(preds["onnx"] == preds["torch"])),
+                 "torch_gaf_store": float(np.mean(preds["torch"] == store_pred))}
+    if "int8" in preds:
+        accuracy["int8_change"] = round(accuracy["int8"] - accuracy["onnx"], 6)
+        agreement["int8_onnx"] = float(np.mean(preds["int8"] == preds["onnx"]))
+    return accuracy, agreement
+
+
+def _fresh_outputs(out_dir) -> tuple[Path, Path]:
+    """(vskd.onnx, vskd.int8.onnx) in ``out_dir``, created, with the graphs of an earlier run removed
+    (so that a run with ``quantize: false`` leaves no int8 model behind)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = out_dir / "vskd.onnx", out_dir / "vskd.int8.onnx"
+    for stale in paths:
+        stale.unlink(missing_ok=True)
+    return paths
 
 
 def run_export(dataset: str, *, raw_dir, block: dict, gaf_path, teacher_path, student_path, out_dir,
@@ -345,7 +400,10 @@ def run_export(dataset: str, *, raw_dir, block: dict, gaf_path, teacher_path, st
     """Export the distilled student, verify it against torch, measure accuracy and cost.
 
     Writes ``out_dir/vskd.onnx`` (and ``vskd.int8.onnx`` with ``quantize``) and the metrics JSON.
-    Runs on one thread throughout: predictable on a shared CPU, and the latencies need it anyway.
+    The metrics hold only what every machine reproduces (accuracies, differences, parameters,
+    MACs, file sizes): the file is a DVC output, and a latency in it would change its hash
+    in dvc.lock on every ``dvc repro``. Latencies: ``python -m vskd.export DATASET``.
+    Runs on one thread throughout: predictable on a shared CPU.
     """
     from vskd.cost import torch_threads
 
@@ -356,6 +414,7 @@ def run_export(dataset: str, *, raw_dir, block: dict, gaf_path, teacher_path, st
 
 def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, out_dir, metrics_path, cfg,
                 split_cfg, seed, paper_scale) -> dict:
+    from vskd.cost import onnx_session
     from vskd.evaluate import student_predictions
     from vskd.h5store import atomic_path, get_meta, open_store, read_index
     from vskd.index import make_split
@@ -376,24 +435,10 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
     pipeline = GAFStudentPipeline(model, cfg["window"], image_size, method).eval()
     rate = training_rate(block, cfg)
     window_s = cfg["window"] / rate
-    metadata = {
-        "class_names": json.dumps(class_names), "window": cfg["window"], "sample_rate": rate,
-        "clip_seconds": window_s, "gaf_method": method, "gaf_image_size": image_size, "dataset": dataset,
-        "source": str(student_path), "selection": ckpt.get("selection", ""),
-        "contract": (f"input '{INPUT_NAME}': float32 (batch, {cfg['window']}, 3), acceleration x, y, z in g; "
-                     f"a clip of any length is resampled to {cfg['window']} samples (linear interpolation, "
-                     f"end points kept). output '{OUTPUT_NAME}': float32 (batch, {len(class_names)}), "
-                     "softmax over class_names"),
-    }
-    out_dir = Path(out_dir)
-    onnx_path, int8_path = out_dir / "vskd.onnx", out_dir / "vskd.int8.onnx"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (onnx_path, int8_path):
-        stale.unlink(missing_ok=True)
+    metadata = _graph_metadata(dataset, cfg["window"], rate, class_names, image_size, method, student_path,
+                               ckpt.get("selection", ""))
+    onnx_path, int8_path = _fresh_outputs(out_dir)
     export_onnx(pipeline, onnx_path, opset=cfg["opset"], metadata=metadata)
-
-    from vskd.cost import onnx_session
-
     p_torch = run_torch(pipeline, windows)
     p_onnx = run_onnx(onnx_session(onnx_path), windows)
     diff = float(np.abs(p_onnx - p_torch).max())
@@ -408,13 +453,7 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
     else:
         int8_path = None
 
-    accuracy = {"gaf_store": float(np.mean(store_pred == y))}
-    accuracy.update({name: float(np.mean(p == y)) for name, p in preds.items()})
-    agreement = {"onnx_torch": float(np.mean(preds["onnx"] == preds["torch"])),
-                 "torch_gaf_store": float(np.mean(preds["torch"] == store_pred))}
-    if "int8" in preds:
-        accuracy["int8_change"] = round(accuracy["int8"] - accuracy["onnx"], 6)
-        agreement["int8_onnx"] = float(np.mean(preds["int8"] == preds["onnx"]))
+    accuracy, agreement = _scores(y, store_pred, preds)
     metrics = {
         "dataset": dataset,
         "test": len(test),
@@ -425,8 +464,84 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
     }
     if int8_path is not None:
         metrics["onnx"]["int8_max_abs_diff"] = float(np.abs(p_int8 - p_torch).max())
-    metrics.update(cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, cfg["latency_runs"],
-                               paper_scale))
+    metrics.update(cost_report(pipeline, student_path, teacher_path, onnx_path, int8_path, paper_scale=paper_scale))
     with atomic_path(metrics_path) as tmp:
         Path(tmp).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+# --- Latencies: `python -m vskd.export DATASET` --------------------------------------------------
+
+def measure_cost(models_dir, runs: int, paper_scale: bool = True) -> dict:
+    """The cost report of an exported student, latencies included (see :func:`cost_report`).
+
+    Reads what the export stage leaves in ``models_dir`` (``models/<ds>``): ``vskd.pt``,
+    ``teacher.pt``, ``onnx/vskd.onnx`` and, if present, ``onnx/vskd.int8.onnx``; the window and
+    GAF settings come from the ONNX graph's metadata, so the torch rows time the same pipeline.
+    Latencies differ from machine to machine and run to run, which is why they are measured
+    here, on demand, and not by the stage into its DVC-tracked metrics.
+    """
+    from vskd.cost import onnx_session
+
+    models_dir = Path(models_dir)
+    onnx_path, int8_path = models_dir / "onnx" / "vskd.onnx", models_dir / "onnx" / "vskd.int8.onnx"
+    for path in (models_dir / "vskd.pt", models_dir / "teacher.pt", onnx_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found; run `dvc repro export@{models_dir.name}` first")
+    meta = onnx_metadata(onnx_session(onnx_path))
+    model, _ = load_student(models_dir / "vskd.pt")
+    pipeline = GAFStudentPipeline(model, meta["window"], int(meta["gaf_image_size"]), meta["gaf_method"]).eval()
+    return cost_report(pipeline, models_dir / "vskd.pt", models_dir / "teacher.pt", onnx_path,
+                       int8_path if int8_path.is_file() else None, runs=runs, paper_scale=paper_scale)
+
+
+def format_cost(report: dict, runs: int) -> str:
+    """The cost report as a text table, one row per model, latencies in ms."""
+    rows = [("model", "input", "params", "MACs", "latency", "file")]
+    for name, e in report["cost"].items():
+        latency = f"{e['latency_ms']:.1f} ms" if "latency_ms" in e else ""
+        size = f"{e['file_bytes'] / 1e6:.1f} MB" if "file_bytes" in e else ""
+        rows.append((name, e.get("input", ""), f"{e['params'] / 1e6:.2f} M", f"{e['macs'] / 1e6:.1f} M", latency, size))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    ratios = ", ".join(f"{k} {v:g}x" for k, v in report["mac_ratio"].items())
+    lines.append(f"teacher / student MACs: {ratios}; latency: median of {runs} single-sample runs, one thread")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m vskd.export DATASET``: print the cost table of models/DATASET with CPU latencies."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m vskd.export", description=(
+        "Parameters, MACs, file sizes and one-thread CPU latency per sample of the teacher and the "
+        "exported student of DATASET (what `dvc repro export@DATASET` left in models/DATASET). "
+        "Nothing is written: latencies depend on the machine, so they are no pipeline output."))
+    parser.add_argument("dataset")
+    parser.add_argument("--models", metavar="DIR", help="the models folder (default: models/DATASET)")
+    parser.add_argument("--runs", type=int, metavar="N", help="runs per latency (default: params.yaml "
+                        f"export.latency_runs if set, else {DEFAULT_LATENCY_RUNS})")
+    parser.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
+    parser.add_argument("--no-paper-scale", action="store_true", help="leave out the two 224 px rows")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    runs = args.runs
+    if runs is None and Path(args.params).is_file():
+        import yaml
+
+        runs = ((yaml.safe_load(Path(args.params).read_text()) or {}).get("export") or {}).get("latency_runs")
+    runs = int(runs or DEFAULT_LATENCY_RUNS)
+    if runs < 1:
+        parser.error(f"--runs must be >= 1, got {runs}")
+    try:
+        report = measure_cost(args.models or Path("models") / args.dataset, runs, not args.no_paper_scale)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({**report, "latency_runs": runs}, indent=2) if args.json else format_cost(report, runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
