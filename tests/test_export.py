@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from tests.conftest import REPO, SHARED
 from tests.export_helpers import CLASSES, IMAGE, WINDOW, export_tiny, recordings, tiny_student, write_mat
 from vskd.cost import count_macs, count_params, onnx_session, torch_threads
-from vskd.export import (GAFLayer, GAFStudentPipeline, check_params, onnx_metadata, quantize_int8, resample,
-                         resize_matrix, run_export, run_onnx, run_torch)
+from vskd.datasets.resample import resample_to_length
+from vskd.export import (GAFLayer, GAFStudentPipeline, check_params, onnx_metadata, quantize_int8, resize_matrix,
+                         run_export, run_onnx, run_torch)
 from vskd.gaf import accelerometer_to_gaf
 from vskd.params import ParamsError
 
@@ -90,7 +91,7 @@ def test_gaf_layer_equals_vskd_gaf_on_recordings(method):
         image = layer(torch.from_numpy(acc).float()[None])[0].numpy()
         np.testing.assert_allclose(image, accelerometer_to_gaf(acc, 64, method), atol=1e-5, rtol=0)
         # ... and resampled to a fixed window, as the exported graph sees it
-        clip = resample(acc, 200)
+        clip = resample_to_length(acc, 200)
         image = GAFLayer(200, 64, method)(torch.from_numpy(clip).float()[None])[0].numpy()
         np.testing.assert_allclose(image, accelerometer_to_gaf(clip, 64, method), atol=1e-5, rtol=0)
 
@@ -103,21 +104,38 @@ def test_gaf_layer_constant_axis_as_vskd_gaf():
     np.testing.assert_allclose(image[1], -1.0)
 
 
-def test_resample_keeps_end_points_and_is_linear():
-    acc = np.stack([np.arange(11.0), 2 * np.arange(11.0), np.ones(11)], axis=1)
-    out = resample(acc, 21)
-    assert out.shape == (21, 3)
-    np.testing.assert_allclose(out[:, 0], np.linspace(0, 10, 21))
-    np.testing.assert_allclose(out[[0, -1]], acc[[0, -1]])
-    assert resample(acc, 11) is not acc and np.array_equal(resample(acc, 11), acc)
-    with pytest.raises(ValueError, match="shape"):
-        resample(np.zeros((10, 2)), 5)
+def test_resample_to_length_exact_values():
+    acc = np.array([[0.0, 0.0, 0.0], [1.0, 10.0, -1.0], [4.0, 20.0, -4.0]])
+    expected = np.array([[0.0, 0.0, 0.0], [0.5, 5.0, -0.5], [1.0, 10.0, -1.0], [2.5, 15.0, -2.5],
+                         [4.0, 20.0, -4.0]])                    # positions 0, 0.5, 1, 1.5, 2
+    assert np.array_equal(resample_to_length(acc, 5), expected)
+    assert np.array_equal(resample_to_length(acc, 2), acc[[0, 2]])          # shrunk: the end points
+    assert np.array_equal(resample_to_length([[0.0], [1.0], [4.0], [9.0]], 3), [[0.0], [2.5], [9.0]])
+    same = resample_to_length(acc, 3)
+    assert same is not acc and np.array_equal(same, acc) and same.dtype == np.float64
+    for bad, length, message in [(np.zeros(10), 5, "shape"), (np.zeros((1, 3)), 5, "shape"),
+                                 (acc, 1, "length"), (acc, 2.5, "length")]:
+        with pytest.raises(ValueError, match=message):
+            resample_to_length(bad, length)
+
+
+def test_export_predict_and_minirocket_resample_alike():
+    # One definition: the exported graph's input (export, predict) and MiniRocket's series are
+    # the same numbers, equal to the formula both modules had before.
+    from vskd.minirocket import to_panel
+
+    for acc in _real_recordings():
+        for length in (200, WINDOW, len(acc)):
+            old = np.stack([np.interp(np.linspace(0.0, len(acc) - 1.0, length), np.arange(len(acc), dtype=float),
+                                      acc[:, k]) for k in range(3)], axis=1)
+            assert np.array_equal(resample_to_length(acc, length), old)
+            assert np.array_equal(to_panel([acc], length)[0].T, old)
 
 
 def test_pipeline_equals_vskd_gaf_then_student():
     model = tiny_student()
     pipeline = GAFStudentPipeline(model, WINDOW, IMAGE).eval()
-    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    clips = np.stack([resample_to_length(acc, WINDOW) for _, acc in recordings()])
     images = np.stack([accelerometer_to_gaf(c, IMAGE) for c in clips])
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(images)), 1).numpy()
@@ -134,7 +152,7 @@ def test_onnx_matches_torch_and_carries_metadata(tiny_onnx):
     assert (out.name, out.shape) == ("probabilities", ["batch", len(CLASSES)])
     meta = onnx_metadata(session)
     assert meta["class_names"] == CLASSES and meta["window"] == WINDOW and meta["gaf_method"] == "summation"
-    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    clips = np.stack([resample_to_length(acc, WINDOW) for _, acc in recordings()])
     clips = np.concatenate([clips, np.random.default_rng(1).normal(size=(5, WINDOW, 3))])
     got, expected = run_onnx(session, clips), run_torch(pipeline, clips)
     assert np.abs(got - expected).max() <= 1e-4
@@ -145,7 +163,7 @@ def test_onnx_accuracy_equals_torch_accuracy_on_recordings(tiny_onnx):
     path, pipeline = tiny_onnx
     recs = recordings(subjects=(1, 2, 3, 4))
     labels = np.array([label for label, _ in recs])
-    clips = np.stack([resample(acc, WINDOW) for _, acc in recs])
+    clips = np.stack([resample_to_length(acc, WINDOW) for _, acc in recs])
     torch_pred = run_torch(pipeline, clips).argmax(1)
     onnx_pred = run_onnx(onnx_session(path), clips).argmax(1)
     np.testing.assert_array_equal(onnx_pred, torch_pred)
@@ -163,7 +181,7 @@ def test_int8_model_quantizes_the_student_not_the_gaf(tiny_onnx, tmp_path):
     assert int8.stat().st_size < path.stat().st_size / 3
     session = onnx_session(int8)
     assert onnx_metadata(session)["class_names"] == CLASSES
-    clips = np.stack([resample(acc, WINDOW) for _, acc in recordings()])
+    clips = np.stack([resample_to_length(acc, WINDOW) for _, acc in recordings()])
     probs = run_onnx(session, clips)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert np.abs(probs - run_torch(pipeline, clips)).max() < 0.1
@@ -286,13 +304,38 @@ def test_latency_command_measures_the_exported_models(exported, capsys):
     assert "vskd.pt: not found" in capsys.readouterr().err
 
 
+def test_export_and_minirocket_fail_alike_on_a_missing_recording(exported, tmp_path):
+    # Both stages read the raw recordings through vskd.minirocket.read_recordings: the same error.
+    import shutil
+
+    from vskd.minirocket import read_recordings, train_minirocket
+
+    root, block, _ = exported
+    raw = tmp_path / "raw"
+    shutil.copytree(root / "raw", raw)
+    (raw / "Inertial" / "a2_s2_t1_inertial.mat").unlink()     # the whole recording gone from raw/
+    (raw / "RGB" / "a2_s2_t1_color.avi").unlink()
+    with pytest.raises(FileNotFoundError, match=r"raw: 1 recording\(s\) indexed in gaf.h5 have no sensor file, "
+                                                r"e.g. \['a2_s2_t1'\]; rerun the download and gaf stages"):
+        read_recordings("synthetic", raw, block, ["a1_s1_t1", "a2_s2_t1"])
+    with pytest.raises(FileNotFoundError, match=r"indexed in gaf.h5 have no sensor file, e.g. \['a2_s2_t1'\]"):
+        run_export("synthetic", raw_dir=raw, block=block, gaf_path=root / "gaf.h5", teacher_path=root / "teacher.pt",
+                   student_path=root / "vskd.pt", out_dir=tmp_path / "onnx", metrics_path=tmp_path / "export.json",
+                   cfg=EXPORT_CFG, split_cfg=block["split"], seed=0)
+    with pytest.raises(FileNotFoundError, match=r"indexed in gaf.h5 have no sensor file, e.g. \['a2_s2_t1'\]"):
+        train_minirocket("synthetic", root / "gaf.h5", raw, block, tmp_path / "minirocket.json",
+                         cfg={"n_kernels": 84, "max_dilations_per_kernel": 32}, split_seed=0, seeds=[0])
+    assert not (tmp_path / "export.json").exists() and not (tmp_path / "minirocket.json").exists()
+
+
 # --- The real distilled student, when the pipeline has been run ----------------------------
 
 def test_exported_vskd_student_accuracy_equals_torch_on_synthetic_test_split(tmp_path):
     import yaml
 
     from vskd.evaluate import student_predictions
-    from vskd.export import load_student, read_recordings
+    from vskd.export import load_student
+    from vskd.minirocket import read_recordings
     from vskd.h5store import get_meta, read_index
     from vskd.index import make_split
 
@@ -307,7 +350,7 @@ def test_exported_vskd_student_accuracy_equals_torch_on_synthetic_test_split(tmp
     split_cfg = params["synthetic"]["split"]
     test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, params["seed"])["test"]
     y = index["labels"][test]
-    clips = np.stack([resample(a, 200) for a in read_recordings("synthetic", raw, params["synthetic"],
+    clips = np.stack([resample_to_length(a, 200) for a in read_recordings("synthetic", raw, params["synthetic"],
                                                                  index["ids"][test])])
     model, _ = load_student(ckpt)
     pipeline = GAFStudentPipeline(model, 200, size, method).eval()

@@ -13,8 +13,9 @@ and linear: image = R G R^T with R the (S x n) resize matrix. GASF is G = c c^T 
 
 a rank-2 product the graph computes from two (S x L) matrix products, without ever forming
 the L x L field. R is a constant of the graph, so the input length L is fixed: a clip of any
-length is first resampled to L samples (:func:`resample`, linear interpolation, end points
-kept). A clip of exactly L samples gives the same image as ``vskd.gaf`` to float32 rounding.
+length is first resampled to L samples (:func:`vskd.datasets.resample.resample_to_length`,
+linear interpolation, end points kept). A clip of exactly L samples gives the same image as
+``vskd.gaf`` to float32 rounding.
 
 The export stage (:func:`run_export`) writes the graphs and metrics that every machine
 reproduces; ``python -m vskd.export DATASET`` (:func:`main`) prints the cost table with the
@@ -34,28 +35,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from vskd.datasets.resample import resample_to_length
 from vskd.gaf import CONSTANT_RANGE, METHODS, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
-
-
-def resample(acc: np.ndarray, length: int) -> np.ndarray:
-    """(N, 3) -> (length, 3) float64 by linear interpolation; first and last samples are kept.
-
-    This is how a clip of any duration becomes the graph's fixed-length input (and how the
-    whole-trial GAF of training, which shrinks every trial to the same image, is mirrored).
-    """
-    acc = np.asarray(acc, dtype=np.float64)
-    if acc.ndim != 2 or acc.shape[1] != 3:
-        raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
-    if len(acc) < 2:
-        raise ValueError(f"a clip needs at least 2 samples, got {len(acc)}")
-    if len(acc) == length:
-        return acc.copy()
-    source = np.arange(len(acc), dtype=np.float64)
-    target = np.linspace(0.0, len(acc) - 1.0, length)
-    return np.stack([np.interp(target, source, acc[:, k]) for k in range(3)], axis=1)
 
 
 class GAFLayer(nn.Module):
@@ -252,19 +236,6 @@ def check_params(cfg, path="params.yaml") -> dict:
     }
 
 
-def read_recordings(dataset: str, raw_dir, block: dict, ids) -> list[np.ndarray]:
-    """The accelerometer of each sample id, read from the raw recordings with the dataset's reader."""
-    from vskd.datasets import get_adapter
-
-    adapter = get_adapter(dataset)
-    by_id = {s.id: s for s in adapter.scan(Path(raw_dir), block)}
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise ValueError(f"{raw_dir}: {len(missing)} recording(s) of gaf.h5 are missing, e.g. {missing[:3]}; "
-                         "rerun the download and gaf stages")
-    return [adapter.read_accelerometer(by_id[i].sensor, block) for i in ids]
-
-
 def training_rate(block: dict, cfg: dict) -> float:
     """Sampling rate (Hz) of the recordings the student was trained on: the dataset's
     ``sensor.rate_hz`` when it resamples onto a fixed rate, else ``export.sample_rate``."""
@@ -418,6 +389,7 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
     from vskd.evaluate import student_predictions
     from vskd.h5store import atomic_path, get_meta, open_store, read_index
     from vskd.index import make_split
+    from vskd.minirocket import read_recordings
 
     cfg = check_params(cfg)
     with open_store(gaf_path, "gaf") as h5:
@@ -426,7 +398,7 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
         image_size, method = int(get_meta(h5, "image_size")), get_meta(h5, "method")
     test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)["test"]
     y = index["labels"][test]
-    windows = np.stack([resample(a, cfg["window"])
+    windows = np.stack([resample_to_length(a, cfg["window"])
                         for a in read_recordings(dataset, raw_dir, block, index["ids"][test])])
 
     model, ckpt = load_student(student_path)

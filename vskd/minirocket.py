@@ -30,34 +30,28 @@ from pathlib import Path
 
 import numpy as np
 
+from vskd.datasets.resample import resample_to_length
 from vskd.h5store import atomic_path, get_meta, open_store, read_index
 from vskd.index import make_split
 
 
-def resample(acc: np.ndarray, length: int) -> np.ndarray:
-    """(N, C) -> (length, C) by linear interpolation; the first and last samples are kept."""
-    acc = np.asarray(acc, dtype=np.float64)
-    if acc.ndim != 2 or len(acc) < 2:
-        raise ValueError(f"expected an (N >= 2, C) recording, got shape {acc.shape}")
-    if len(acc) == length:
-        return acc.copy()
-    source = np.arange(len(acc), dtype=np.float64)
-    target = np.linspace(0.0, len(acc) - 1.0, length)
-    return np.stack([np.interp(target, source, acc[:, k]) for k in range(acc.shape[1])], axis=1)
-
-
 def to_panel(recordings: list[np.ndarray], length: int) -> np.ndarray:
     """aeon's collection layout: (cases, channels, time points), float64."""
-    return np.stack([resample(r, length).T for r in recordings]) if recordings else np.zeros((0, 3, length))
+    return np.stack([resample_to_length(r, length).T for r in recordings]) if recordings else np.zeros((0, 3, length))
 
 
 def read_recordings(dataset: str, raw_dir, block: dict, ids) -> list[np.ndarray]:
-    """The accelerometer (N, 3) of each sample id, through the dataset adapter (the GAF path)."""
+    """The accelerometer (N, 3) float64 of each sample id, through the dataset adapter (the GAF path).
+
+    The one reader of raw recordings by gaf.h5 id (MiniRocket here, the export stage too), so
+    that both fail alike: FileNotFoundError when an indexed recording has no sensor file in
+    ``raw_dir`` (raw/ and gaf.h5 out of step), ValueError naming the file when it is not (N, 3).
+    """
     from vskd.datasets import get_adapter
 
     adapter = get_adapter(dataset)
     by_id = {s.id: s for s in adapter.scan(Path(raw_dir), block)}
-    missing = [i for i in ids if i not in by_id or by_id[i].sensor is None]
+    missing = [str(i) for i in ids if i not in by_id or by_id[i].sensor is None]
     if missing:
         raise FileNotFoundError(f"{raw_dir}: {len(missing)} recording(s) indexed in gaf.h5 have no sensor "
                                 f"file, e.g. {missing[:3]}; rerun the download and gaf stages")

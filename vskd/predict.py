@@ -132,7 +132,8 @@ class Predictor:
 
 def _onnx_predictor(path: Path) -> Predictor:
     from vskd.cost import onnx_session
-    from vskd.export import onnx_metadata, resample, run_onnx
+    from vskd.datasets.resample import resample_to_length
+    from vskd.export import onnx_metadata, run_onnx
 
     try:
         session = onnx_session(path, threads=1)
@@ -145,7 +146,7 @@ def _onnx_predictor(path: Path) -> Predictor:
     rate = meta.get("sample_rate", 50.0)
 
     def run(clips):
-        return run_onnx(session, np.stack([resample(c, window) for c in clips]))
+        return run_onnx(session, np.stack([resample_to_length(c, window) for c in clips]))
 
     return Predictor("onnx", meta["class_names"], rate, meta.get("clip_seconds", window / rate), run)
 

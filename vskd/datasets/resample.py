@@ -1,8 +1,14 @@
-"""Irregularly timestamped sensor samples onto a uniform time grid.
+"""Resampling sensor recordings by linear interpolation: onto a time grid, or to a length.
 
 Berkeley-MHAD's Shimmer accelerometers log at an irregular ~31 Hz (gaps of 22-46 Hz), and
 phone sensors are no better. The GAF treats its input as equally spaced in time, so such a
-recording is first interpolated linearly onto t0, t0 + 1/rate, ... up to its last sample.
+recording is first interpolated linearly onto t0, t0 + 1/rate, ... up to its last sample
+(:func:`resample_uniform`, the dataset readers).
+
+A model with a fixed-length input sees a whole recording stretched or shrunk to that many
+samples, first and last kept (:func:`resample_to_length`): the exported ONNX student's
+window (vskd.export, vskd.predict) and MiniRocket's series length (vskd.minirocket). One
+definition, so that both see a recording the same way.
 """
 
 from __future__ import annotations
@@ -44,3 +50,21 @@ def resample_uniform(t, x, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     grid = np.arange(n) / rate_hz
     values = np.column_stack([np.interp(grid, rel, x[:, c]) for c in range(x.shape[1])])
     return times[0] + grid, values
+
+
+def resample_to_length(x, length: int) -> np.ndarray:
+    """(N, C) samples -> (length, C) float64 by linear interpolation at ``length`` equally
+    spaced positions from the first sample to the last (both kept exactly).
+
+    A recording already ``length`` long comes back as a float64 copy, unchanged.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"expected an (N >= 2, C) recording, got shape {x.shape}")
+    if isinstance(length, bool) or int(length) != length or length < 2:
+        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+    if len(x) == length:
+        return x.copy()
+    source = np.arange(len(x), dtype=np.float64)
+    target = np.linspace(0.0, len(x) - 1.0, int(length))
+    return np.stack([np.interp(target, source, x[:, k]) for k in range(x.shape[1])], axis=1)
