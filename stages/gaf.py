@@ -26,7 +26,7 @@ def body(name, params, block):
     summary = build_gaf_store(usable, lambda path: adapter.read_accelerometer(path, block),
                               Path("data") / name / "gaf.h5", cfg["image_size"], cfg["method"],
                               adapter.class_names(raw, block), name, progress=progress,
-                              on_bad_sample=runtime_block(params)["on_bad_sample"])
+                              on_bad_sample=runtime_block(params)["on_bad_sample"], scale=cfg["scale"])
     return {**summary, **adapter.census(raw, block, samples)}
 
 

@@ -83,17 +83,18 @@ def _real_recordings():
     return recs
 
 
-@pytest.mark.parametrize("method", ["summation", "difference"])
-def test_gaf_layer_equals_vskd_gaf_on_recordings(method):
+@pytest.mark.parametrize("method, scale", [("summation", "axis"), ("difference", "axis"),
+                                           ("summation", "joint"), ("difference", "joint")])
+def test_gaf_layer_equals_vskd_gaf_on_recordings(method, scale):
     for acc in _real_recordings():
         # at the recording's own length (the training image) ...
-        layer = GAFLayer(len(acc), 64, method)
+        layer = GAFLayer(len(acc), 64, method, scale)
         image = layer(torch.from_numpy(acc).float()[None])[0].numpy()
-        np.testing.assert_allclose(image, accelerometer_to_gaf(acc, 64, method), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(image, accelerometer_to_gaf(acc, 64, method, scale), atol=1e-5, rtol=0)
         # ... and resampled to a fixed window, as the exported graph sees it
         clip = resample_to_length(acc, 200)
-        image = GAFLayer(200, 64, method)(torch.from_numpy(clip).float()[None])[0].numpy()
-        np.testing.assert_allclose(image, accelerometer_to_gaf(clip, 64, method), atol=1e-5, rtol=0)
+        image = GAFLayer(200, 64, method, scale)(torch.from_numpy(clip).float()[None])[0].numpy()
+        np.testing.assert_allclose(image, accelerometer_to_gaf(clip, 64, method, scale), atol=1e-5, rtol=0)
 
 
 def test_gaf_layer_constant_axis_as_vskd_gaf():

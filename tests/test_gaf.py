@@ -100,3 +100,26 @@ def test_resize_matrix_rows_are_averaging_weights():
     np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-12)
     assert (r >= 0).all()
     np.testing.assert_array_equal(resize_matrix(7, 7), np.eye(7))
+
+
+def test_joint_scale_keeps_the_axes_relative_size_by_hand():
+    from vskd.gaf import scale_minmax
+
+    x = np.array([[0.0, 1.0], [0.0, 3.0], [1.0, 1.0]])  # three axes, two samples
+    np.testing.assert_allclose(scale_minmax(x, "axis"), [[-1, 1], [-1, 1], [0, 0]])  # constant axis -> 0
+    # one range, [0, 3], for all three: 0 -> -1, 1 -> -1/3, 3 -> 1
+    np.testing.assert_allclose(scale_minmax(x, "joint"), [[-1, -1 / 3], [-1, 1], [-1 / 3, -1 / 3]])
+    with pytest.raises(ValueError, match="scale must be one of"):
+        scale_minmax(x, "global")
+
+
+def test_joint_scale_sees_gravity_that_axis_scaling_erases():
+    from vskd.gaf import accelerometer_to_gaf
+
+    t = np.linspace(0, 2 * np.pi, 60)
+    motion = np.stack([np.sin(t), 0.1 * np.cos(t), 0.1 * np.sin(t)], axis=1)
+    tilted = motion + [0.0, 0.0, 1.0]  # the same motion with gravity on z: another forearm angle
+    assert np.allclose(accelerometer_to_gaf(motion, 16, scale="axis"), accelerometer_to_gaf(tilted, 16, scale="axis"),
+                       atol=1e-6)
+    assert not np.allclose(accelerometer_to_gaf(motion, 16, scale="joint"),
+                           accelerometer_to_gaf(tilted, 16, scale="joint"), atol=1e-3)

@@ -91,6 +91,7 @@ class AugmentedGAFDataset(torch.utils.data.Dataset):
             self.labels = read_index(h5)["labels"]
             self.offsets = h5["acc_offsets"][()]
             self.image_size, self.method = int(get_meta(h5, "image_size")), get_meta(h5, "method")
+            self.scale = get_meta(h5, "scale") if "scale" in h5.attrs else "axis"
         self.epoch, self._h5 = 0, None
 
     def set_epoch(self, epoch: int) -> None:
@@ -107,5 +108,5 @@ class AugmentedGAFDataset(torch.utils.data.Dataset):
         row = int(self.rows[i])
         acc = self._h5["acc"][self.offsets[row]:self.offsets[row + 1]]
         rng = np.random.default_rng((self.seed, self.epoch, row))
-        image = accelerometer_to_gaf(augment(acc, rng, self.cfg), self.image_size, self.method)
+        image = accelerometer_to_gaf(augment(acc, rng, self.cfg), self.image_size, self.method, self.scale)
         return torch.from_numpy(image), int(self.labels[row]), row

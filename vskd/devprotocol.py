@@ -59,7 +59,7 @@ def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dic
         build_gaf_store([s for s in samples if s.sensor is not None],
                         lambda path: adapter.read_accelerometer(path, block), work / "gaf.h5",
                         params["gaf"]["image_size"], params["gaf"]["method"], classes, name,
-                        progress=progress, on_bad_sample=on_bad)
+                        progress=progress, on_bad_sample=on_bad, scale=params["gaf"]["scale"])
         seconds["gaf"] = time.perf_counter() - start
     return seconds
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 
 from vskd.datasets.resample import resample_to_length
-from vskd.gaf import CONSTANT_RANGE, METHODS, resize_matrix
+from vskd.gaf import CONSTANT_RANGE, METHODS, SCALES, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
@@ -48,18 +48,21 @@ class GAFLayer(nn.Module):
     (B, window, 3) accelerometer -> (B, 3, image_size, image_size), channels x, y, z.
     """
 
-    def __init__(self, window: int, image_size: int, method: str = "summation"):
+    def __init__(self, window: int, image_size: int, method: str = "summation", scale: str = "axis"):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.window, self.image_size, self.method = int(window), int(image_size), method
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        self.window, self.image_size, self.method, self.scale = int(window), int(image_size), method, scale
         r = torch.from_numpy(resize_matrix(self.window, self.image_size).copy()).float()
         self.register_buffer("resize_t", r.T.contiguous())  # (window, image_size)
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         x = acc.transpose(1, 2)                              # (B, 3, L)
-        lo = x.amin(dim=-1, keepdim=True)
-        hi = x.amax(dim=-1, keepdim=True)
+        over = (-2, -1) if self.scale == "joint" else -1       # gaf.scale, as vskd.gaf
+        lo = x.amin(dim=over, keepdim=True)
+        hi = x.amax(dim=over, keepdim=True)
         span = hi - lo
         constant = span < CONSTANT_RANGE                     # constant axis -> 0, as vskd.gaf
         one = torch.ones_like(span)
@@ -84,9 +87,10 @@ class GAFLayer(nn.Module):
 class GAFStudentPipeline(nn.Module):
     """Accelerometer window (B, window, 3) in g -> class probabilities (B, classes)."""
 
-    def __init__(self, student: nn.Module, window: int, image_size: int, method: str = "summation"):
+    def __init__(self, student: nn.Module, window: int, image_size: int, method: str = "summation",
+                 scale: str = "axis"):
         super().__init__()
-        self.gaf = GAFLayer(window, image_size, method)
+        self.gaf = GAFLayer(window, image_size, method, scale)
         self.student = student
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
@@ -396,6 +400,7 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
         image_size, method = int(get_meta(h5, "image_size")), get_meta(h5, "method")
+        scale = get_meta(h5, "scale") if "scale" in h5.attrs else "axis"
     test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)["test"]
     y = index["labels"][test]
     windows = np.stack([resample_to_length(a, cfg["window"])
@@ -404,11 +409,11 @@ def _run_export(dataset, raw_dir, block, gaf_path, teacher_path, student_path, o
     model, ckpt = load_student(student_path)
     if model.num_classes != len(class_names):
         raise ValueError(f"{student_path}: {model.num_classes} classes, but {gaf_path} has {len(class_names)}")
-    pipeline = GAFStudentPipeline(model, cfg["window"], image_size, method).eval()
+    pipeline = GAFStudentPipeline(model, cfg["window"], image_size, method, scale).eval()
     rate = training_rate(block, cfg)
     window_s = cfg["window"] / rate
-    metadata = _graph_metadata(dataset, cfg["window"], rate, class_names, image_size, method, student_path,
-                               ckpt.get("selection", ""))
+    metadata = {**_graph_metadata(dataset, cfg["window"], rate, class_names, image_size, method, student_path,
+                                  ckpt.get("selection", "")), "gaf_scale": scale}
     onnx_path, int8_path = _fresh_outputs(out_dir)
     export_onnx(pipeline, onnx_path, opset=cfg["opset"], metadata=metadata)
     p_torch = run_torch(pipeline, windows)
@@ -462,7 +467,8 @@ def measure_cost(models_dir, runs: int, paper_scale: bool = True) -> dict:
             raise FileNotFoundError(f"{path}: not found; run `dvc repro export@{models_dir.name}` first")
     meta = onnx_metadata(onnx_session(onnx_path))
     model, _ = load_student(models_dir / "vskd.pt")
-    pipeline = GAFStudentPipeline(model, meta["window"], int(meta["gaf_image_size"]), meta["gaf_method"]).eval()
+    pipeline = GAFStudentPipeline(model, meta["window"], int(meta["gaf_image_size"]), meta["gaf_method"],
+                                  meta.get("gaf_scale", "axis")).eval()
     return cost_report(pipeline, models_dir / "vskd.pt", models_dir / "teacher.pt", onnx_path,
                        int8_path if int8_path.is_file() else None, runs=runs, paper_scale=paper_scale)
 

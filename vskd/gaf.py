@@ -21,17 +21,25 @@ import torch
 import torch.nn.functional as F
 
 METHODS = ("summation", "difference")
+# gaf.scale: "axis" min-max scales each axis of a trial on its own (the paper's); "joint" uses
+# one range for the three axes, so their relative size and offset survive: the share of
+# gravity on each axis is the forearm's orientation, which per-axis scaling erases.
+SCALES = ("axis", "joint")
 
 # Axes whose range is below this (in g) are treated as constant. Per-trial min-max scaling
 # of a near-constant series would otherwise turn sensor noise into full-range texture.
 CONSTANT_RANGE = 1e-8
 
 
-def scale_minmax(x: np.ndarray) -> np.ndarray:
-    """Scale each series (last axis) to [-1, 1]. A constant series maps to 0 (phi = pi/2)."""
+def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
+    """Scale each series (last axis) to [-1, 1]; ``joint``: one range for all the series of
+    the last two axes (the three axes of a trial). A constant series maps to 0 (phi = pi/2)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     x = np.asarray(x, dtype=np.float64)
-    lo = x.min(axis=-1, keepdims=True)
-    hi = x.max(axis=-1, keepdims=True)
+    over = (-2, -1) if scale == "joint" and x.ndim >= 2 else -1
+    lo = x.min(axis=over, keepdims=True)
+    hi = x.max(axis=over, keepdims=True)
     span = hi - lo
     constant = span < CONSTANT_RANGE
     scaled = (2.0 * (x - lo) / np.where(constant, 1.0, span)) - 1.0
@@ -40,7 +48,7 @@ def scale_minmax(x: np.ndarray) -> np.ndarray:
     return np.clip(scaled, -1.0, 1.0)
 
 
-def _angles(x: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+def _angles(x: np.ndarray, method: str, scale: str = "axis") -> tuple[np.ndarray, np.ndarray]:
     """Validated series (..., n) -> (cos phi, sin phi), each (..., n), float64."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -49,7 +57,7 @@ def _angles(x: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"a series needs at least 2 samples, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("series contains NaN or inf")
-    cos = scale_minmax(x)
+    cos = scale_minmax(x, scale)
     return cos, np.sqrt(1.0 - cos**2)
 
 
@@ -61,9 +69,9 @@ def _field(cos: np.ndarray, sin: np.ndarray, method: str) -> np.ndarray:
     return sin[..., :, None] * cos[..., None, :] - cos[..., :, None] * sin[..., None, :]
 
 
-def gramian_angular_field(x: np.ndarray, method: str = "summation") -> np.ndarray:
+def gramian_angular_field(x: np.ndarray, method: str = "summation", scale: str = "axis") -> np.ndarray:
     """GAF of each series along the last axis: (..., n) -> (..., n, n), float64."""
-    return _field(*_angles(x, method), method)
+    return _field(*_angles(x, method, scale), method)
 
 
 @functools.lru_cache(maxsize=512)
@@ -86,7 +94,8 @@ def resize_matrix(n: int, size: int) -> np.ndarray:
     return r
 
 
-def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summation") -> np.ndarray:
+def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summation",
+                         scale: str = "axis") -> np.ndarray:
     """(N, 3) accelerometer -> (3, image_size, image_size) float32 image, channels x, y, z.
 
     The n x n fields are resized with bilinear interpolation and antialiasing (a trial is
@@ -101,7 +110,7 @@ def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summat
     acc = np.asarray(acc)
     if acc.ndim != 2 or acc.shape[1] != 3:
         raise ValueError(f"expected an (N, 3) accelerometer array, got shape {acc.shape}")
-    cos, sin = _angles(acc.T, method)  # (3, n) each
+    cos, sin = _angles(acc.T, method, scale)  # (3, n) each
     if cos.shape[-1] != image_size:
         r = resize_matrix(cos.shape[-1], image_size)
         cos, sin = cos @ r.T, sin @ r.T  # (3, S)
@@ -139,7 +148,7 @@ class GAFDataset(torch.utils.data.Dataset):
 
 def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, method: str,
                     class_names: list[str], dataset: str, progress=lambda it, **kw: it,
-                    on_bad_sample: str = "error") -> dict:
+                    on_bad_sample: str = "error", scale: str = "axis") -> dict:
     """Encode every sample's accelerometer into ``out_path`` (atomically): /gaf (N, 3, S, S),
     and the raw series as /acc with /acc_offsets.
 
@@ -163,7 +172,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
         for sample in progress(samples, desc="encode GAF", unit="trial"):
             try:
                 acc = read_accelerometer(sample.sensor)
-                image = accelerometer_to_gaf(acc, image_size, method)
+                image = accelerometer_to_gaf(acc, image_size, method, scale)
             except (ValueError, OSError) as exc:  # the reader's LayoutError, NaN/inf, shape, I/O
                 bad.handle(sample.id, sample.sensor, str(exc))
                 continue
@@ -188,7 +197,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
         # student's augmentation re-encodes them at load time (vskd/augment.py).
         h5.create_dataset("acc", data=np.concatenate(series), chunks=True)
         h5.create_dataset("acc_offsets", data=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size,
+        set_meta(h5, class_names=class_names, dataset=dataset, method=method, image_size=image_size, scale=scale,
                  skipped=bad.skipped)
     summary = {"trials": len(kept), "min_length": int(min(lengths)), "max_length": int(max(lengths))}
     if constant_axis:

@@ -113,8 +113,12 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
         _validate_dataset(params, name, path)
     _number(params, "frames.short_side", path, integer=True, minimum=16)
     _number(params, "gaf.image_size", path, integer=True, minimum=16)
-    _check(get(params, "gaf.method", path) in ("summation", "difference"), path, "gaf.method",
+    from vskd.gaf import METHODS, SCALES
+
+    _check(get(params, "gaf.method", path) in METHODS, path, "gaf.method",
            "must be 'summation' or 'difference'")
+    _check(get(params, "gaf.scale", path) in SCALES, path, "gaf.scale",
+           "must be 'axis' (each axis min-max scaled, the paper's) or 'joint' (one range for the three axes)")
     teacher_in = _number(params, "teacher.input_size", path, integer=True, minimum=32)
     _check(teacher_in <= get(params, "frames.short_side", path), path, "teacher.input_size",
            "must not exceed frames.short_side (the crop is taken from the stored frames)")

@@ -175,7 +175,8 @@ def _torch_predictor(path: Path, params_path: Path) -> Predictor:
     @torch.no_grad()
     def run(clips):
         # The clip at its own length, exactly as the gaf stage encodes a training trial.
-        images = np.stack([accelerometer_to_gaf(c, int(gaf["image_size"]), gaf["method"]) for c in clips])
+        images = np.stack([accelerometer_to_gaf(c, int(gaf["image_size"]), gaf["method"], gaf.get("scale", "axis"))
+                           for c in clips])
         return torch.softmax(model(torch.from_numpy(images)), dim=1).numpy()
 
     return Predictor("torch", list(class_names), rate, clip_seconds, run)
