@@ -130,3 +130,22 @@ def test_teacher_attention_maps_are_segment_means_of_per_frame_maps():
             torch.testing.assert_close(maps[name][1], sum(frame_maps) / 3, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="unknown BN-Inception block"):
         teacher.backbone.feature_maps(torch.zeros(1, 3, 32, 32), ["inception_9z"])
+
+
+def test_pairing_passes_the_epoch_to_an_augmented_dataset(stores):
+    """set_loader_epoch reaches the GAF dataset through the pairing: without it a distilled
+    student would see one fixed augmentation of every trial for all its epochs."""
+    from vskd.training import set_loader_epoch
+
+    gaf, out = stores
+
+    class Recorder(GAFDataset):
+        epoch = None
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+    inner = Recorder(gaf, np.arange(N))
+    paired = PairedDataset(inner, columns(list(range(N)))["ids"], TeacherOutputs(out))
+    set_loader_epoch(make_loader(paired, 4, shuffle=True, seed=0), seed=0, epoch=7)
+    assert inner.epoch == 7

@@ -89,6 +89,11 @@ class PairedDataset(torch.utils.data.Dataset):
                                  "transfer existed): rerun the teacher stage (dvc repro teacher)")
             self.attention = [torch.from_numpy(m) for m in teacher.attention]
 
+    def set_epoch(self, epoch: int) -> None:
+        """Passed on, so an augmented GAF dataset draws a fresh variant every epoch."""
+        if hasattr(self.gaf, "set_epoch"):
+            self.gaf.set_epoch(epoch)
+
     def __len__(self):
         return len(self.gaf)
 
