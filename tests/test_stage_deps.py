@@ -185,3 +185,12 @@ if __name__ == "__main__":
     if "--write" in sys.argv:
         rewrite_dvc_yaml()
     print(missing_deps(_dvc()) or "every stage lists its imports")
+
+
+def test_package_docstring_lists_every_module():
+    import pkgutil
+
+    import vskd
+
+    top = {m.name.split(".")[1] for m in pkgutil.walk_packages(vskd.__path__, "vskd.")} - {"__main__"}
+    assert sorted(name for name in top if f"\n    {name} " not in vskd.__doc__) == []

@@ -5,19 +5,33 @@ ICASSP 2022. A multi-scale TRN video teacher (BN-Inception) distils into a ResNe
 that sees only a Gramian Angular Field image of a wrist accelerometer.
 
 Modules, one concept each:
-    params      params.yaml loading and validation
-    index       the sample index every dataset adapter produces, and the splits
-    datasets    dataset adapters (synthetic, UTD-MHAD layout reader)
-    gaf         Gramian Angular Field encoding
-    frames      video decoding (PyAV), TSN segment sampling and clip augmentation
-    h5store     atomic HDF5 writers/readers keyed by sample id
-    models      BN-Inception, multi-scale TRN teacher, GAF student
-    losses      KD, RKD distance, RKD angle, semantic loss and their weighted sum (DASK)
-    training    the training loops shared by the teacher, student and distill stages
-    evaluate    metrics (per training seed, mean and std, paired tests), confusion matrices
-    stats       exact McNemar test, paired bootstrap interval, mean and std over seeds
-    minirocket  the MiniRocket reference (aeon) on the raw accelerometer
-    report      the paper's Tables 1-4 as Markdown from `dvc exp show --json`
+    params           params.yaml loading and validation
+    index            the sample index every dataset adapter produces, and the splits
+    datasets         dataset adapters: synthetic (generator), utd_mhad, berkeley_mhad, mmact,
+                     skeleton_video (UTD-MHAD's Kinect skeleton drawn as video), resample
+    download         resumable, verified downloads and archive extraction
+    frames           video decoding and writing (PyAV), TSN segment sampling, clip augmentation
+    gaf              Gramian Angular Field encoding and the GAF store
+    augment          accelerometer augmentation, encoded to GAF at load time
+    h5store          atomic HDF5 writers/readers keyed by sample id
+    badsamples       what a stage does with an unusable recording (stop or skip, counted)
+    models           BN-Inception, multi-scale TRN teacher, GAF student
+    attention        attention maps for attention transfer, both sides
+    losses           KD, RKD distance and angle, semantic, AT, SP and their weighted sums
+    teacher_outputs  the stored teacher outputs, and the dataset pairing them with GAF images
+    training         the training loop shared by the teacher, student and distill stages
+    progress         progress bars
+    train_teacher    the teacher stage's training and stored outputs
+    train_student    the student and distill stages' training
+    evaluate         metrics (per seed, mean and std, paired tests), confusion matrices
+    stats            exact McNemar test, paired bootstrap interval, mean and std over seeds
+    minirocket       the MiniRocket reference (aeon) on the raw accelerometer
+    devprotocol      the leave-one-subject-out development protocol (python -m vskd dev)
+    export           the shipped student as ONNX (and int8), verified
+    cost             MAC and parameter counts of teacher and student
+    predict          python -m vskd predict: classify a recording with the shipped student
+    report           the paper's Tables 1-4 as Markdown from `dvc exp show --json`
+    stage            what every stage script shares (argv, params, errors, torchrun)
 """
 
 __version__ = "0.1.0"

@@ -11,13 +11,13 @@ compares student and teacher at matched depths.
 Which layers are matched, and what that means across modalities
 ----------------------------------------------------------------
 The two networks are paired by **depth, i.e. by output stride** (8, 16, 32): at the paper's
-224 px inputs each pair has the same map size, at the CPU default (GAF 64 px, frames 56 px)
-almost the same:
+224 px inputs each pair has the same map size, at the CPU default (GAF 48 px, frames 56 px)
+almost the same (student ResNet18 / VGG16-BN / teacher):
 
-    student ResNet18    student VGG16-BN   teacher BN-Inception   224 px    default (64 / 56 px)
-    layer2              after pool3         inception_3b           28 x 28   8 x 8 / 7 x 7
-    layer3              after pool4         inception_4d           14 x 14   4 x 4 / 4 x 4
-    layer4              after pool5         inception_5b            7 x 7    2 x 2 / 2 x 2
+    student ResNet18    student VGG16-BN   teacher BN-Inception   224 px    default (48 / 56 px)
+    layer2              after pool3         inception_3b           28 x 28   6 / 6 / 7
+    layer3              after pool4         inception_4d           14 x 14   3 / 3 / 4
+    layer4              after pool5         inception_5b            7 x 7    2 / 1 / 2
 
 The teacher sees S video frames per clip; its maps are computed per frame and averaged over
 the segments (the same segment average as its semantic feature), at the block's native size,

@@ -11,14 +11,14 @@ Backbones (``arch``; params ``student.arch``), both from scratch:
 * ``resnet18`` (the paper's student): torchvision ResNet18 without its fc; 512-d pooled.
 * ``vgg16`` (Table 4's "DASK-VGG16"): torchvision ``vgg16_bn``'s 13 convolutions and 5 max
   pools, then a global average pool (512-d) in place of VGG's 7 x 7 pool and its two
-  4096-wide layers. Why: at the default 64 px GAF the last map is 2 x 2, and VGG's adaptive
-  7 x 7 pool would only replicate it 12 times into a 25088-d vector whose Linear(25088, 4096)
+  4096-wide layers. Why: at the default 48 px GAF the last map is 1 x 1, and VGG's adaptive
+  7 x 7 pool would only replicate it 49 times into a 25088-d vector whose Linear(25088, 4096)
   alone is 103 M of VGG16's 138 M parameters (a 0.5 GB checkpoint, 1.5 GB resume file per
   epoch); the global pool makes the head identical to the ResNet18 student's (fc0 on 512
   features), so the two students differ only in their convolutional trunk, as CIFAR-sized
   VGGs in distillation code do (RepDistiller's ``vgg``). The BatchNorm variant because it is
-  trained from scratch (ResNet18 has BatchNorm too). 14.7 M parameters; at 64 px it works
-  for any image size >= 32 (5 poolings).
+  trained from scratch (ResNet18 has BatchNorm too). 14.86 M parameters; it works for any
+  image size >= 32 (5 poolings).
 
 :meth:`GAFStudent.features_and_maps` also returns the activations attention transfer reads
 (``vskd.attention``): output strides 8, 16, 32.
