@@ -53,7 +53,7 @@ BONES = (
 )
 TRAILS = (("right_arm", R_HAND), ("left_arm", L_HAND), ("right_leg", R_FOOT), ("left_leg", L_FOOT))
 
-DEFAULTS = {"size": 128, "trail_s": 1.0, "depth_cue": True, "body_fraction": 0.75}
+DEFAULTS = {"size": 128, "trail_s": 3.0, "depth_cue": True, "body_fraction": 0.75}
 SKELETON_FILE = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
 VIDEO_FOLDER = "SkeletonVideo"
 
