@@ -34,14 +34,10 @@ segment has a full 3-D orientation.  From that *single* trajectory we
   axis.
 
 Why the figure looks the way it does: the teacher learns from scratch, on CPU, from
-140 clips shrunk to 64 px, and must generalise to unseen subjects.  A first version
-(thin skin-coloured forearms, any shirt colour on a mid-grey backdrop, 60-degree
-march) left the teacher at 0.53 test accuracy.  Limbs drawn 2.2x life-size, long
-dark sleeves with bare hands, dark clothes on a light backdrop, a slightly larger
-figure and high-knee marching brought it to 0.92 (same training settings and seed;
-stage scripts run by hand on a clean copy).
-None of this changes the inertial signal (the wrist and thigh kinematics are
-untouched), so the sensor side of the problem is exactly as hard as before.
+140 clips shrunk to 64 px, and must generalise to unseen subjects, so limbs are drawn
+2.2x life-size, with long dark sleeves and bare hands, in dark clothes on a light
+backdrop, and the march lifts the knees high enough to show in a frontal view
+(docs/design.md gives the measured effect of each choice).
 
 Sensor frame convention: x points *distally along the segment* (towards the hand
 for the forearm, towards the knee for the thigh), y is the in-plane perpendicular
@@ -67,20 +63,21 @@ Actions (label index i <-> file action number i+1)
 Wrist-confusable pairs (the reason the video teacher has something to teach):
 (1, 2), (3, 4) and (5, 6).  Within a pair the right arm performs the *same*
 movement (same amplitude/speed distribution); the difference is elsewhere (left
-leg, left arm, both legs) and is obvious in the video.  It leaks into the wrist
-signal only through small, physically plausible whole-body coupling:
+leg, left arm, both legs) and is obvious in the video.  It reaches the wrist the way
+whole-body motion reaches a real wrist, with magnitudes of real bodies:
 
-* wave_kick_left: the torso leans ~3 deg away from the kicking leg and the pelvis
-  shifts ~1 cm onto the stance leg, in time with each kick;
-* raise_right_arm vs raise_both_arms: one raised arm makes the torso lean ~2 deg to
+* wave_kick_left: standing on one leg, the pelvis shifts ~5 cm onto the stance leg and
+  the torso leans ~8 deg away from the kick, in time with each kick;
+* raise_right_arm vs raise_both_arms: one raised arm makes the torso lean ~3 deg to
   the opposite side for balance, while two raised arms keep it upright but lift the
   body ~2 cm onto the toes;
-* draw_circle_marching: the body bobs ~4 mm at the step frequency.
+* draw_circle_marching: the pelvis rises and falls ~3.5 cm with every step and the
+  torso sways ~2 deg over the stance leg, so the wrist bounces with the march.
 
-These effects are small compared with the between-subject variation (body size
-+-15 %, speed +-25 %, amplitude +-20 %, mounting tilt, noise 0.01-0.05 g), so the
-pairs are hard -- but not impossible -- to separate from the wrist alone.  No pair
-differs only by a left/right mirror image.
+The wrist sees these as a change of the signal's low-frequency content and a step-rate
+bounce (~0.2 g), against between-subject variation (body size +-15 %, speed +-25 %,
+amplitude +-20 %, mounting tilt, noise 0.01-0.05 g).  No pair differs only by a
+left/right mirror image.
 
 Determinism: everything is drawn from ``numpy.random.default_rng`` seeded with
 ``[seed, 0, subject]`` (subject traits) and ``[seed, action, subject, trial]``
@@ -96,7 +93,6 @@ import io
 import math
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -436,10 +432,11 @@ def _a_wave_kick(p, c, subj, tr):
     ang = 40 * _DEG * tr.amp * kick
     p["l_th"] = (ang, np.zeros_like(ang))
     p["l_sh"] = (ang * 0.85, np.zeros_like(ang))
-    # balance coupling (the only trace in the wrist signal): lean away from the kick,
-    # shift the pelvis onto the right (stance) leg
-    p["lean"] = p["lean"] + 0.075 * ang
-    p["root"][:, 0] -= 0.012 * kick
+    # balance: standing on one leg puts the centre of mass over the stance foot, so the
+    # pelvis shifts ~5 cm onto the right leg and the torso leans ~8 degrees away from a
+    # 40-degree kick; the whole upper body, wrist included, moves with it
+    p["lean"] = p["lean"] + 0.2 * ang
+    p["root"][:, 0] -= 0.05 * kick
 
 
 def _raise_profile(c):
@@ -455,7 +452,7 @@ def _raise_arm(p, c, subj, tr, side):
 
 def _a_raise_right(p, c, subj, tr):
     up = _raise_arm(p, c, subj, tr, "r")
-    p["lean"] = p["lean"] - 2.2 * _DEG * up  # counter-balance: lean to the left
+    p["lean"] = p["lean"] - 3.0 * _DEG * up  # counter-balance the raised arm: lean to the left
 
 
 def _a_raise_both(p, c, subj, tr):
@@ -492,8 +489,11 @@ def _a_circle_march(p, c, subj, tr):
         th = min(85 * _DEG * tr.amp, 90 * _DEG) * lift  # high knees: the lifted foot shows on video
         p[side + "_th"] = (np.zeros_like(th), th)
         p[side + "_sh"] = (np.zeros_like(th), th * 0.05)  # shin hangs ~vertically
-    # body coupling: a ~4 mm bob at the step frequency
-    p["root"][:, 1] += 0.004 * c.env * np.sin(ph) ** 2
+    # the body rides the steps: the pelvis rises and falls ~3.5 cm at the step frequency
+    # (twice per stride; marching in place with high knees), and the torso sways ~2 degrees
+    # over the stance leg once per stride, so the wrist bounces with every step
+    p["root"][:, 1] += 0.035 * c.env * np.sin(ph) ** 2
+    p["lean"] = p["lean"] + 2.0 * _DEG * c.env * np.sin(ph)
 
 
 def _a_clap(p, c, subj, tr):
@@ -744,26 +744,6 @@ def _render(subj: _Subject, tr: _Trial, width: int, height: int, fps: float) -> 
     return frames
 
 
-def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    import av  # imported lazily: only video writing needs PyAV
-
-    rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), "w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.bit_rate = 2_000_000
-        # low quantiser range -> high quality, so thin limbs survive compression;
-        # one thread keeps the bitstream reproducible
-        stream.options = {"qmin": "2", "qmax": "4"}
-        stream.codec_context.thread_count = 1
-        for img in frames:
-            for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(pkt)
-        for pkt in stream.encode():
-            container.mux(pkt)
-
-
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, Platform: vskd.datasets.synthetic, Created on: (deterministic)"
 
 
@@ -833,6 +813,7 @@ def generate(out_dir, *, seed: int = 0, actions: int = 10, subjects: int = 8, tr
 
     Raises ValueError naming the offending argument for bad values.
     """
+    from vskd.frames import write_video  # PyAV: only writing videos needs it
     _check_int("seed", seed, 0)
     _check_int("actions", actions, 1, len(ACTIONS))
     _check_int("subjects", subjects, 1)
@@ -859,7 +840,7 @@ def generate(out_dir, *, seed: int = 0, actions: int = 10, subjects: int = 8, tr
         rec = simulate_recording(a, s, t, seed=seed, width=width, height=height, fps=fps, sensor_rate=sensor_rate)
         name = recording_name(a, s, t)
         vpath, mpath = rgb_dir / f"{name}_color.avi", iner_dir / f"{name}_inertial.mat"
-        _write_video(vpath, rec["frames"], fps)
+        write_video(vpath, rec["frames"], fps)
         _write_mat(mpath, rec["d_iner"])
         total_bytes += vpath.stat().st_size + mpath.stat().st_size
         items.append({"action": a, "subject": s, "trial": t, "name": name, "duration": rec["duration"],
