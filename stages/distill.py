@@ -2,6 +2,7 @@
 
 from vskd.losses import distill_loss
 from vskd.params import runtime_block
+from vskd.paths import stage_paths
 from vskd.stage import run
 from vskd.train_student import train_seeds
 
@@ -10,12 +11,13 @@ def body(name, params, block):
     loss = distill_loss(params)  # distill.method: dask (default), st, at or sp
     # One student per seed in `seeds`, all from the one teacher (trained with `seed`), as in
     # the paper: models/<ds>/vskd.pt is the first seed's, vskd_seeds/ holds the others.
+    p = stage_paths(name)
     return train_seeds(
-        f"data/{name}/gaf.h5", f"models/{name}/vskd.pt", f"metrics/{name}/train/distill",
+        p.gaf, p.vskd, p.live("distill"),
         seeds=params["seeds"], split_seed=params["seed"],
         cfg=params["student"], feature_dim=params["teacher"]["feature_dim"],
         split_cfg=block["split"], runtime=runtime_block(params), loss=loss,
-        teacher_path=f"models/{name}/teacher_outputs.h5",
+        teacher_path=p.teacher_outputs,
     )
 
 

@@ -1,15 +1,14 @@
 """download@DATASET: put the raw recordings in data/DATASET/raw in the dataset's native layout."""
 
-from pathlib import Path
-
 from vskd.datasets import get_adapter
 from vskd.h5store import atomic_path
+from vskd.paths import stage_paths
 from vskd.stage import run
 
 
 def body(name, params, block):
     adapter = get_adapter(name)
-    out = Path("data") / name / "raw"
+    out = stage_paths(name).raw
     with atomic_path(out) as tmp:
         summary = adapter.prepare_raw(block, tmp)
         samples = adapter.scan(tmp, block)  # a layout the readers cannot use fails here, not later

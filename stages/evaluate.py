@@ -3,17 +3,17 @@
 
 from vskd.evaluate import evaluate
 from vskd.params import runtime_block
+from vskd.paths import stage_paths
 from vskd.stage import run
 from vskd.training import resolve_device, seed_checkpoints
 
 
 def body(name, params, block):
     seeds = params["seeds"]
-    m = evaluate(name, f"data/{name}/gaf.h5", f"models/{name}/teacher_outputs.h5",
-                 seed_checkpoints(f"models/{name}/student.pt", seeds),
-                 seed_checkpoints(f"models/{name}/vskd.pt", seeds), f"models/{name}/minirocket.json",
-                 split_cfg=block["split"], seed=params["seed"], metrics_path=f"metrics/{name}.json",
-                 plots_dir=f"metrics/{name}/plots", device=resolve_device(runtime_block(params)))
+    p = stage_paths(name)
+    m = evaluate(name, p.gaf, p.teacher_outputs, seed_checkpoints(p.student, seeds),
+                 seed_checkpoints(p.vskd, seeds), p.minirocket, split_cfg=block["split"], seed=params["seed"],
+                 metrics_path=p.metrics, plots_dir=p.plots, device=resolve_device(runtime_block(params)))
     summary = {k: round(m[k]["accuracy"], 4) for k in ("teacher", "student", "vskd", "minirocket", "gain")}
     ci = m["paired"]["vskd_vs_student"]["bootstrap"]
     summary["gain_ci95"] = f"[{ci['ci_low']:.4f}, {ci['ci_high']:.4f}]"

@@ -2,14 +2,15 @@
 verified against torch, with its accuracy and the teacher/student cost report."""
 
 from vskd.export import run_export
+from vskd.paths import stage_paths
 from vskd.stage import run
 
 
 def body(name, params, block):
+    p = stage_paths(name)
     m = run_export(
-        name, raw_dir=f"data/{name}/raw", block=block, gaf_path=f"data/{name}/gaf.h5",
-        teacher_path=f"models/{name}/teacher.pt", student_path=f"models/{name}/vskd.pt",
-        out_dir=f"models/{name}/onnx", metrics_path=f"metrics/{name}/export.json",
+        name, raw_dir=p.raw, block=block, gaf_path=p.gaf, teacher_path=p.teacher, student_path=p.vskd,
+        out_dir=p.onnx, metrics_path=p.export_metrics,
         cfg=params.get("export"), split_cfg=block["split"], seed=params["seed"],
     )
     summary = {"max_abs_diff": f"{m['onnx']['max_abs_diff']:.2g}"}

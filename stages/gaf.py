@@ -4,18 +4,18 @@ Recordings without a usable file for the chosen sensor are left out (the video t
 has them) and counted in the summary line.
 """
 
-from pathlib import Path
-
 from vskd.datasets import get_adapter
 from vskd.gaf import build_gaf_store
 from vskd.params import runtime_block
-from vskd.stage import run
+from vskd.paths import stage_paths
 from vskd.progress import progress
+from vskd.stage import run
 
 
 def body(name, params, block):
     adapter = get_adapter(name)
-    raw = Path("data") / name / "raw"
+    p = stage_paths(name)
+    raw = p.raw
     samples = adapter.scan(raw, block)
     usable = [s for s in samples if s.sensor is not None]
     if not usable:
@@ -24,7 +24,7 @@ def body(name, params, block):
                                 "sensor's data to the source and rerun the download stage, or choose another.")
     cfg = params["gaf"]
     summary = build_gaf_store(usable, lambda path: adapter.read_accelerometer(path, block),
-                              Path("data") / name / "gaf.h5", cfg["image_size"], cfg["method"],
+                              p.gaf, cfg["image_size"], cfg["method"],
                               adapter.class_names(raw, block), name, progress=progress,
                               on_bad_sample=runtime_block(params)["on_bad_sample"], scale=cfg["scale"])
     return {**summary, **adapter.census(raw, block, samples)}

@@ -2,15 +2,14 @@
 students, one classifier per seed in ``seeds`` -> models/DATASET/minirocket.json (test
 predictions), scored by evaluate@DATASET."""
 
-from pathlib import Path
-
 from vskd.minirocket import train_minirocket
+from vskd.paths import stage_paths
 from vskd.stage import run
 
 
 def body(name, params, block):
-    return train_minirocket(name, f"data/{name}/gaf.h5", Path("data") / name / "raw", block,
-                            f"models/{name}/minirocket.json", cfg=params["minirocket"],
+    p = stage_paths(name)
+    return train_minirocket(name, p.gaf, p.raw, block, p.minirocket, cfg=params["minirocket"],
                             split_seed=params["seed"], seeds=params["seeds"])
 
 

@@ -1,13 +1,15 @@
 """student@DATASET: the baseline GAF student, cross-entropy only, one per seed in ``seeds``."""
 
 from vskd.params import runtime_block
+from vskd.paths import stage_paths
 from vskd.stage import run
 from vskd.train_student import train_seeds
 
 
 def body(name, params, block):
+    p = stage_paths(name)
     return train_seeds(
-        f"data/{name}/gaf.h5", f"models/{name}/student.pt", f"metrics/{name}/train/student",
+        p.gaf, p.student, p.live("student"),
         seeds=params["seeds"], split_seed=params["seed"],
         cfg=params["student"], feature_dim=params["teacher"]["feature_dim"],
         split_cfg=block["split"], runtime=runtime_block(params),
