@@ -68,7 +68,7 @@ def test_missing_seeds_list_is_named(params):
     ("mmact", "split.name", "subject_specific", "'mmact.split.name' must be one of cross_subject, cross_session"),
     ("mmact", "split.train_subjects", [], "'mmact.split.train_subjects' must be a non-empty list"),
     ("utd_mhad", "split.name", "random", "'utd_mhad.split.name' must be 'subject_specific'.* or 'cross_subject'"),
-    ("utd_mhad", "video", {"camera": 1}, "'utd_mhad.video' must be \\{\\}"),
+    ("utd_mhad", "video", {"camera": 1}, "'utd_mhad.video' must be \\{source: rgb\\}"),
     ("utd_mhad", "download.urls", ["ftp://x/y.zip"], "'utd_mhad.download.urls' must be a list of http"),
     ("utd_mhad", "source", None, "'utd_mhad.source' must be a string"),
 ])

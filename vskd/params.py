@@ -101,7 +101,6 @@ def _number(params, key, path, *, minimum=None, strictly_positive=False, integer
 
 def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     """Reject values that would crash or silently mislead deep inside a stage."""
-    from vskd.training import SCHEDULES  # lazily: vskd.training imports this module
     _number(params, "seed", path, integer=True, minimum=0)
     for key in ("alpha", "beta", "gamma"):
         _number(params, key, path, minimum=0)
@@ -111,53 +110,10 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
            "must be a non-empty list of dataset names")
     for name in datasets:
         _validate_dataset(params, name, path)
-    _number(params, "frames.short_side", path, integer=True, minimum=16)
-    _number(params, "gaf.image_size", path, integer=True, minimum=16)
-    from vskd.gaf import METHODS, SCALES
-
-    _check(get(params, "gaf.method", path) in METHODS, path, "gaf.method",
-           "must be 'summation' or 'difference'")
-    _check(get(params, "gaf.scale", path) in SCALES, path, "gaf.scale",
-           "must be 'axis' (each axis min-max scaled, the paper's) or 'joint' (one range for the three axes)")
-    teacher_in = _number(params, "teacher.input_size", path, integer=True, minimum=32)
-    _check(teacher_in <= get(params, "frames.short_side", path), path, "teacher.input_size",
-           "must not exceed frames.short_side (the crop is taken from the stored frames)")
-    for section in ("teacher", "student"):
-        _number(params, f"{section}.epochs", path, integer=True, strictly_positive=True)
-        _number(params, f"{section}.batch_size", path, integer=True, minimum=2)
-        _number(params, f"{section}.lr", path, strictly_positive=True)
-        _number(params, f"{section}.weight_decay", path, minimum=0)
-        _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
-               f"{section}.selection", "must be 'last' or 'best_val'")
-        schedule = params[section].get("schedule")
-        _check(schedule is None or schedule in SCHEDULES, path, f"{section}.schedule",
-               f"must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    _validate_inputs(params, path)
+    _validate_training(params, path)
     _validate_augment(params, path)
-    _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
-           "must be 'sgd' or 'adamw'")
-    _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
-    _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
-    dropout = _number(params, "teacher.dropout", path, minimum=0)
-    _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
-    for key in ("distill.distance_weight", "distill.angle_weight", "distill.at_weight", "distill.sp_weight"):
-        _number(params, key, path, minimum=0)
-    method = get(params, "distill.method", path)
-    _check(method in ("dask", "st", "at", "sp"), path, "distill.method",
-           f"must be one of dask, st, at, sp (Table 4's losses), got {method!r}")
-    scale = get(params, "distill.semantic_scale", path)
-    _check(scale in ("none", "teacher"), path, "distill.semantic_scale",
-           f"must be none (the paper's L_S) or teacher (L_S / the teacher features' mean squared norm), "
-           f"got {scale!r}")
-    from vskd.losses import TRUST
-
-    trust = params["distill"].get("trust", "none")
-    _check(trust in TRUST, path, "distill.trust",
-           f"must be none or teacher_accuracy (distillation scaled by the teacher's accuracy), got {trust!r}")
-    arch = get(params, "student.arch", path)
-    _check(arch in ("resnet18", "vgg16"), path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
-    if arch == "vgg16":  # five 2 x 2 max pools: a 16 px image is 1 x 1 before the last one
-        _check(get(params, "gaf.image_size", path) >= 32, path, "gaf.image_size",
-               f"must be >= 32 for student.arch vgg16 (5 poolings), got {get(params, 'gaf.image_size', path)!r}")
+    _validate_distill(params, path)
     seeds = get(params, "seeds", path)  # training seeds of the students and MiniRocket
     _check(isinstance(seeds, list) and len(seeds) > 0
            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
@@ -169,6 +125,66 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _check(length == 0 or length >= 9, path, "minirocket.length",
            f"must be 0 (the longest training recording) or >= 9 (MiniRocket's kernel length), got {length}")
     _validate_runtime(params, path)
+
+
+def _validate_inputs(params: dict, path) -> None:
+    """frames, gaf and the input sizes of both networks."""
+    from vskd.gaf import METHODS, SCALES
+    from vskd.models.student import ARCHS
+
+    _number(params, "frames.short_side", path, integer=True, minimum=16)
+    _number(params, "gaf.image_size", path, integer=True, minimum=16)
+    _check(get(params, "gaf.method", path) in METHODS, path, "gaf.method",
+           "must be 'summation' or 'difference'")
+    _check(get(params, "gaf.scale", path) in SCALES, path, "gaf.scale",
+           "must be 'axis' (each axis min-max scaled, the paper's) or 'joint' (one range for the three axes)")
+    teacher_in = _number(params, "teacher.input_size", path, integer=True, minimum=32)
+    _check(teacher_in <= get(params, "frames.short_side", path), path, "teacher.input_size",
+           "must not exceed frames.short_side (the crop is taken from the stored frames)")
+    arch = get(params, "student.arch", path)
+    _check(arch in ARCHS, path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
+    if arch == "vgg16":  # five 2 x 2 max pools: a 16 px image is 1 x 1 before the last one
+        _check(get(params, "gaf.image_size", path) >= 32, path, "gaf.image_size",
+               f"must be >= 32 for student.arch vgg16 (5 poolings), got {get(params, 'gaf.image_size', path)!r}")
+
+
+def _validate_training(params: dict, path) -> None:
+    """The teacher and student blocks' optimisation settings."""
+    from vskd.training import SCHEDULES  # lazily: vskd.training imports this module
+
+    for section in ("teacher", "student"):
+        _number(params, f"{section}.epochs", path, integer=True, strictly_positive=True)
+        _number(params, f"{section}.batch_size", path, integer=True, minimum=2)
+        _number(params, f"{section}.lr", path, strictly_positive=True)
+        _number(params, f"{section}.weight_decay", path, minimum=0)
+        _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
+               f"{section}.selection", "must be 'last' or 'best_val'")
+        schedule = params[section].get("schedule")
+        _check(schedule is None or schedule in SCHEDULES, path, f"{section}.schedule",
+               f"must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
+           "must be 'sgd' or 'adamw'")
+    _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
+    _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
+    dropout = _number(params, "teacher.dropout", path, minimum=0)
+    _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
+
+
+def _validate_distill(params: dict, path) -> None:
+    from vskd.losses import METHODS, SEMANTIC_SCALES, TRUST
+
+    for key in ("distill.distance_weight", "distill.angle_weight", "distill.at_weight", "distill.sp_weight"):
+        _number(params, key, path, minimum=0)
+    method = get(params, "distill.method", path)
+    _check(method in METHODS, path, "distill.method",
+           f"must be one of dask, st, at, sp (Table 4's losses), got {method!r}")
+    scale = get(params, "distill.semantic_scale", path)
+    _check(scale in SEMANTIC_SCALES, path, "distill.semantic_scale",
+           f"must be none (the paper's L_S) or teacher (L_S / the teacher features' mean squared norm), "
+           f"got {scale!r}")
+    trust = params["distill"].get("trust", "none")
+    _check(trust in TRUST, path, "distill.trust",
+           f"must be none or teacher_accuracy (distillation scaled by the teacher's accuracy), got {trust!r}")
 
 
 def _validate_augment(params: dict, path) -> None:

@@ -44,33 +44,47 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, float | None]:
                 if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")]
     if not rows:
         raise ValueError(f"{path}: empty CSV; expected columns x,y,z (g), optionally t (s) first")
+    columns, time_col, has_header = _csv_columns(path, *rows[0])
+    values = _csv_values(path, rows[1:] if has_header else rows,
+                         columns + ([time_col] if time_col is not None else []))
+    rate = None
+    if time_col is not None:
+        steps = np.diff(values[:, 3])
+        if (steps <= 0).any():
+            bad = int(np.flatnonzero(steps <= 0)[0]) + 1
+            raise ValueError(f"{path}: the time column must increase strictly (sample {bad + 1} does not)")
+        rate = round(float(1.0 / np.median(steps)), 6)  # timestamps are rounded; 49.99999999 Hz is 50
+    return values[:, :3], rate
 
-    def numeric(cells):
-        try:
-            [float(c) for c in cells]
-            return True
-        except ValueError:
-            return False
 
-    line, first = rows[0]
-    if numeric(first):
+def _numeric(cells) -> bool:
+    try:
+        [float(c) for c in cells]
+        return True
+    except ValueError:
+        return False
+
+
+def _csv_columns(path: Path, line: int, first: list[str]) -> tuple[list[int], int | None, bool]:
+    """(x, y, z column indices, time column or None, whether ``first`` is a header)."""
+    if _numeric(first):
         if len(first) == 3:
-            columns, time_col = [0, 1, 2], None
-        elif len(first) == 4:
-            columns, time_col = [1, 2, 3], 0
-        else:
-            raise ValueError(f"{path}: line {line} has {len(first)} columns; without a header a row must be "
-                             "x,y,z or t,x,y,z")
-    else:
-        names = [c.lower() for c in first]
-        missing = [a for a in ("x", "y", "z") if a not in names]
-        if missing:
-            raise ValueError(f"{path}: header {first} has no column(s) {missing}; expected x,y,z "
-                             "(g) and optionally t/time/timestamp (s)")
-        columns = [names.index(a) for a in ("x", "y", "z")]
-        time_col = next((names.index(t) for t in TIME_COLUMNS if t in names), None)
-        rows = rows[1:]
-    wanted = columns + ([time_col] if time_col is not None else [])
+            return [0, 1, 2], None, False
+        if len(first) == 4:
+            return [1, 2, 3], 0, False
+        raise ValueError(f"{path}: line {line} has {len(first)} columns; without a header a row must be "
+                         "x,y,z or t,x,y,z")
+    names = [c.lower() for c in first]
+    missing = [a for a in ("x", "y", "z") if a not in names]
+    if missing:
+        raise ValueError(f"{path}: header {first} has no column(s) {missing}; expected x,y,z "
+                         "(g) and optionally t/time/timestamp (s)")
+    time_col = next((names.index(t) for t in TIME_COLUMNS if t in names), None)
+    return [names.index(a) for a in ("x", "y", "z")], time_col, True
+
+
+def _csv_values(path: Path, rows: list, wanted: list[int]) -> np.ndarray:
+    """The ``wanted`` columns of every (line, cells) row as float64; errors name the line."""
     values = np.empty((len(rows), len(wanted)), dtype=np.float64)
     for k, (line, row) in enumerate(rows):
         if len(row) <= max(wanted):
@@ -83,14 +97,7 @@ def read_csv(path: str | Path) -> tuple[np.ndarray, float | None]:
             raise ValueError(f"{path}: line {line} has NaN or inf: {','.join(row)}")
     if len(values) < 2:
         raise ValueError(f"{path}: {len(values)} sample(s); a recording needs at least 2")
-    rate = None
-    if time_col is not None:
-        steps = np.diff(values[:, 3])
-        if (steps <= 0).any():
-            bad = int(np.flatnonzero(steps <= 0)[0]) + 1
-            raise ValueError(f"{path}: the time column must increase strictly (sample {bad + 1} does not)")
-        rate = round(float(1.0 / np.median(steps)), 6)  # timestamps are rounded; 49.99999999 Hz is 50
-    return values[:, :3], rate
+    return values
 
 
 def read_recording(path: str | Path) -> tuple[np.ndarray, float | None]:

@@ -86,10 +86,9 @@ def train_teacher(frames_path, model_path, outputs_path, live_dir, *, cfg: dict,
     return summary
 
 
-def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments, split_cfg, seed,
-           on_bad_sample) -> dict:
-    frames_path = Path(frames_path)
-    seed_everything(seed)
+def _teacher_split(frames_path: Path, segments: int, split_cfg: dict, seed: int, on_bad_sample: str):
+    """The frames store's index and classes, the split without unusable videos, and the
+    samples left without teacher output (skipped by the frames stage, or too short)."""
     with open_store(frames_path, "frames") as h5:
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
@@ -97,11 +96,28 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
         # teacher output; the distill and evaluate stages leave them out, counted.
         skipped = get_meta(h5, "skipped") if "skipped" in h5.attrs else {}
         short = _check_lengths(frames_path, h5, index["ids"], segments, on_bad_sample)
-    skipped = {**skipped, **short}
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
     usable = ~np.isin(index["ids"], list(short))
     split = {part: rows[usable[rows]] for part, rows in split.items()}
+    return index, class_names, {**skipped, **short}, short, split, usable
 
+
+def _optimizer(model: TRNTeacher, cfg: dict) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg["lr"], cfg.get("head_lr_mult", 1.0))
+    if cfg["optimizer"] == "sgd":  # the authors' choice, with ImageNet weights
+        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+    # From scratch, SGD barely moves BN-Inception in a CPU-sized budget; Adam does. The
+    # decay must be decoupled (AdamW): Adam's L2 term, divided by the tiny gradient scale
+    # of the 0.001-initialised new_fc, drives it to zero and the teacher to a constant.
+    return torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments, split_cfg, seed,
+           on_bad_sample) -> dict:
+    frames_path = Path(frames_path)
+    seed_everything(seed)
+    index, class_names, skipped, short, split, usable = _teacher_split(frames_path, segments, split_cfg, seed,
+                                                                       on_bad_sample)
     model = build_teacher(len(class_names), segments, cfg, seed)
     if cfg.get("pretrained"):
         from vskd.models.bninception import load_bninception_weights
@@ -121,46 +137,40 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
     val_loader = make_loader(clips(split["val"], False), cfg["batch_size"], shuffle=False,
                              seed=seed, num_workers=workers, runtime=rt)
     net = rt.wrap(model)
-
-    step = cross_entropy_step(net)
-
-    def evaluate():
-        return validation_metrics(model, val_loader, index["labels"], device=rt.device)
-
-    groups = param_groups(model, cfg["lr"], cfg.get("head_lr_mult", 1.0))
-    if cfg["optimizer"] == "sgd":  # the authors' choice, with ImageNet weights
-        optimizer = torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"],
-                                    weight_decay=cfg["weight_decay"])
-    else:
-        # From scratch, SGD barely moves BN-Inception in a CPU-sized budget; Adam does. The
-        # decay must be decoupled (AdamW): Adam's L2 term, divided by the tiny gradient scale
-        # of the 0.001-initialised new_fc, drives it to zero and the teacher to a constant.
-        optimizer = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    scheduler = make_scheduler(optimizer, cfg)
+    optimizer = _optimizer(model, cfg)
     resume = None
     if rt.resume:
         resume = ResumeFile(model_path, "teacher", {
             "cfg": cfg, "segments": segments, "split": split_cfg, "seed": seed,
             "on_bad_sample": on_bad_sample, "inputs": ResumeFile.file_identity(frames_path)}, rt)
     with open_live(live_dir, rt) as live:
-        result = fit(model, step, evaluate, train_loader, optimizer, cfg["epochs"], live,
-                     selection=cfg["selection"], scheduler=scheduler,
-                     max_grad_norm=cfg.get("clip_grad_norm"), desc="teacher", seed=seed, runtime=rt,
-                     resume=resume, generators=(model.consensus.generator,))
-
+        result = fit(model, cross_entropy_step(net),
+                     lambda: validation_metrics(model, val_loader, index["labels"], device=rt.device),
+                     train_loader, optimizer, cfg["epochs"], live, selection=cfg["selection"],
+                     scheduler=make_scheduler(optimizer, cfg), max_grad_norm=cfg.get("clip_grad_norm"),
+                     desc="teacher", seed=seed, runtime=rt, resume=resume,
+                     generators=(model.consensus.generator,))
     skip_note = {"skipped": id_listing(list(short))} if on_bad_sample == "skip" else {}
     summary = run_summary(result, rt, train=len(split["train"]), val=len(split["val"]),
                           test=len(split["test"]), **skip_note)
     if not rt.is_main:
         return summary
-
-    # Outputs for every sample (train, val and test), deterministic: centre segments,
-    # centre crop, the relation module's fixed evaluation. Rank 0 alone.
     model.load_state_dict(result.state_dict)
+    health = _store_outputs(model, result, clips, np.flatnonzero(usable), index, class_names, skipped, split,
+                            cfg=cfg, segments=segments, seed=seed, rt=rt, model_path=model_path,
+                            outputs_path=outputs_path)
+    if resume is not None:
+        resume.finish()
+    return {**summary, **health}
+
+
+def _store_outputs(model, result, clips, all_rows, index, class_names, skipped, split, *, cfg, segments, seed,
+                   rt, model_path, outputs_path) -> dict:
+    """Outputs for every sample (train, val and test), deterministic: centre segments, centre
+    crop, the relation module's fixed evaluation. Rank 0 alone. Returns the teacher's health."""
     model.eval()
-    all_rows = np.flatnonzero(usable)
     loader = make_loader(clips(all_rows, False), cfg["batch_size"], shuffle=False, seed=seed,
-                         num_workers=workers, runtime=rt)
+                         num_workers=int(cfg.get("num_workers", 0)), runtime=rt)
 
     def forward(batch):
         # the per-frame features of model.features, plus the attention maps of TEACHER_BLOCKS
@@ -178,11 +188,9 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                           logits, features, attention=dict(zip(TEACHER_BLOCKS, maps)),
                           class_names=class_names, selection=result.selection,
                           epoch=result.epoch, skipped=skipped)
-    if resume is not None:
-        resume.finish()
     health = teacher_health(logits, features, index["labels"][all_rows], np.isin(all_rows, split["train"]))
     warn_if_weak(health, len(class_names))
-    return {**summary, **health}
+    return health
 
 
 def teacher_health(logits: np.ndarray, features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> dict:

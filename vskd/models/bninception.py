@@ -389,19 +389,39 @@ def load_bninception_weights(model: nn.Module, source: str, cache_dir: str | os.
     backbone = model if isinstance(model, BNInception) else getattr(model, "backbone", None)
     if not isinstance(backbone, BNInception):
         raise TypeError(f"load_bninception_weights: {type(model).__name__} is not (and has no) BNInception backbone")
-
     path = _download_cached(source, cache_dir) if _is_url(source) else Path(source)
     if not path.is_file():
         raise WeightLoadError(f"BN-Inception checkpoint {source!r}: file not found ({path})")
-    ckpt = _torch_load(path)
+    ckpt = _unwrap(_torch_load(path), source)
+    state, dropped, squeezed = _normalised_state(ckpt, backbone, source)
+    expected = backbone.state_dict()
+    _check_keys(state, expected, source, path)
+    # Keep the model's own counters where the checkpoint predates them.
+    for k, v in expected.items():
+        state.setdefault(k, v)
+    backbone.load_state_dict(state, strict=True)
+    return {
+        "source": str(source),
+        "path": str(path),
+        "loaded": len(ckpt) - len(dropped),
+        "squeezed": squeezed,
+        "dropped": sorted(dropped),
+    }
+
+
+def _unwrap(ckpt: object, source: str) -> dict:
+    """A state dict, unwrapped from ``'state_dict'`` or ``'model'`` where it is wrapped."""
     for wrapper in ("state_dict", "model"):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
             ckpt = ckpt[wrapper]
             break
     if not isinstance(ckpt, dict):
         raise WeightLoadError(f"BN-Inception checkpoint {source!r}: expected a state dict, got {type(ckpt).__name__}")
+    return ckpt
 
-    expected = backbone.state_dict()
+
+def _normalised_state(ckpt: dict, backbone: BNInception, source: str) -> tuple[dict, list[str], int]:
+    """Strip ``module.``, drop the classifier, squeeze legacy [1, C] BatchNorm tensors."""
     bn_names = {name for name, m in backbone.named_modules() if isinstance(m, nn.BatchNorm2d)}
     state: dict[str, torch.Tensor] = {}
     dropped: list[str] = []
@@ -419,7 +439,11 @@ def load_bninception_weights(model: nn.Module, source: str, cache_dir: str | os.
             value = value.reshape(-1)
             squeezed += 1
         state[key] = value
+    return state, dropped, squeezed
 
+
+def _check_keys(state: dict, expected: dict, source: str, path: Path) -> None:
+    """Missing (but num_batches_tracked), unexpected or misshapen keys: one error naming them."""
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
@@ -427,24 +451,13 @@ def load_bninception_weights(model: nn.Module, source: str, cache_dir: str | os.
         for k in state
         if k in expected and state[k].shape != expected[k].shape
     ]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append("missing keys: " + _fmt_keys(missing))
-        if unexpected:
-            parts.append("unexpected keys: " + _fmt_keys(unexpected))
-        if mismatched:
-            parts.append("shape mismatches: " + _fmt_keys(mismatched))
-        raise WeightLoadError(f"BN-Inception checkpoint {source!r} ({path}) does not match the backbone; " + "; ".join(parts))
-
-    # Keep the model's own counters where the checkpoint predates them.
-    for k, v in expected.items():
-        state.setdefault(k, v)
-    backbone.load_state_dict(state, strict=True)
-    return {
-        "source": str(source),
-        "path": str(path),
-        "loaded": len(ckpt) - len(dropped),
-        "squeezed": squeezed,
-        "dropped": sorted(dropped),
-    }
+    parts = []
+    if missing:
+        parts.append("missing keys: " + _fmt_keys(missing))
+    if unexpected:
+        parts.append("unexpected keys: " + _fmt_keys(unexpected))
+    if mismatched:
+        parts.append("shape mismatches: " + _fmt_keys(mismatched))
+    if parts:
+        raise WeightLoadError(f"BN-Inception checkpoint {source!r} ({path}) does not match the backbone; "
+                              + "; ".join(parts))
