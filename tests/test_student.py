@@ -124,7 +124,7 @@ def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, met
                   seed=0, loss=distill_loss(params), teacher_path=out,
                   runtime={**RUNTIME_DEFAULTS, "device": "cpu", "resume": False})
     ckpt = torch.load(tmp_path / "vskd.pt", weights_only=True)
-    assert ckpt["config"] == {"num_classes": CLASSES, "feature_dim": DIM, "arch": arch}
+    assert ckpt["config"] == {"num_classes": CLASSES, "feature_dim": DIM, "arch": arch, "input_norm": "none"}
     assert set(ckpt["loss_weights"]) == terms
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())["train"]
     assert terms | {"loss"} <= set(logged)

@@ -293,7 +293,8 @@ def _cost_models(pipeline, teacher_path, paper_scale) -> dict:
     student = pipeline.student
     if paper_scale:
         paper = GAFStudentPipeline(GAFStudent(student.num_classes, student.feature_dim,
-                                              arch=getattr(student, "arch", "resnet18")), window, 224,
+                                              arch=getattr(student, "arch", "resnet18"),
+                                              input_norm=getattr(student, "input_norm", "none")), window, 224,
                                    pipeline.gaf.method).eval()
         models["student_paper"] = (paper, (acc,), f"{window} x 3 accelerometer -> 3 x 224 x 224 GAF")
     ckpt = load_checkpoint(teacher_path, "teacher")

@@ -113,6 +113,7 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
     _validate_inputs(params, path)
     _validate_training(params, path)
     _validate_augment(params, path)
+    _validate_student_init(params, path)
     _validate_distill(params, path)
     seeds = get(params, "seeds", path)  # training seeds of the students and MiniRocket
     _check(isinstance(seeds, list) and len(seeds) > 0
@@ -200,6 +201,26 @@ def _validate_augment(params: dict, path) -> None:
     _check(0 < crop <= 1, path, "student.augment.crop", f"must be in (0, 1] (the fraction kept), got {crop}")
     _check(augment.get("time_warp", 0) < 1, path, "student.augment.time_warp",
            "must be < 1 (local speed stays in 1 +- time_warp)")
+
+
+def _validate_student_init(params: dict, path) -> None:
+    """student.input_norm and student.pretrained (ImageNet initialisation of the GAF student):
+    a weights name must be torchvision's for the arch, a path an existing file, before any work."""
+    from vskd.models.student import INPUT_NORMS, weights_names
+
+    student = params["student"]
+    norm = student.get("input_norm", "none")
+    _check(norm in INPUT_NORMS, path, "student.input_norm",
+           f"must be none (the GAF in [-1, 1] as it is) or imagenet ([0, 1], then ImageNet's mean and std), "
+           f"got {norm!r}")
+    pretrained = student.get("pretrained", "")
+    _check(isinstance(pretrained, str), path, "student.pretrained",
+           f"must be a string: \"\" (from scratch), a torchvision weights name or a .pth path, got {pretrained!r}")
+    arch = student["arch"]  # already checked by _validate_inputs
+    if pretrained and pretrained not in weights_names(arch):
+        _check(Path(pretrained).is_file(), path, "student.pretrained",
+               f"is {pretrained!r}: neither a torchvision weights name of {arch} ({', '.join(weights_names(arch))}) "
+               "nor an existing file (a torchvision state_dict saved with torch.save)")
 
 
 # The `runtime` block: how stages run, not what they compute (README, "Robustness, resume

@@ -24,7 +24,7 @@ from vskd.gaf import GAFDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
 from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
-from vskd.models.student import GAFStudent
+from vskd.models.student import GAFStudent, load_pretrained
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
 from vskd.training import (FitResult, ResumeFile, cross_entropy_step, fit, make_loader, open_live,
                            make_scheduler, run_summary, save_checkpoint, seed_checkpoints, seeds_folder,
@@ -46,6 +46,19 @@ class _FeaturesAndLogits(nn.Module):
             return (h, self.student.head(h), *maps)
         h = self.student.features(x)
         return h, self.student.head(h)
+
+
+def build_student(num_classes: int, feature_dim: int, cfg: dict, verbose: bool = True) -> GAFStudent:
+    """The GAF student of a ``student`` block: ``arch``, ``input_norm`` (none: the GAF as it
+    is; imagenet: ImageNet's normalisation inside the model), and with ``pretrained`` (a
+    torchvision weights name or a local state_dict) an ImageNet backbone under a fresh head."""
+    model = GAFStudent(num_classes, feature_dim, arch=cfg.get("arch", "resnet18"),
+                       input_norm=cfg.get("input_norm", "none"))
+    if cfg.get("pretrained"):
+        report = load_pretrained(model, cfg["pretrained"])
+        if verbose:
+            print(f"student: ImageNet weights: {report} (input_norm: {model.input_norm})", file=sys.stderr)
+    return model
 
 
 def _loss_config(loss: WeightedSum) -> dict:
@@ -91,8 +104,7 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
         index = read_index(h5)
         class_names = get_meta(h5, "class_names")
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, split_seed)
-    arch = cfg.get("arch", "resnet18")  # student.arch
-    model = GAFStudent(len(class_names), feature_dim, arch=arch)
+    model = build_student(len(class_names), feature_dim, cfg, verbose=rt.is_main)
     maps = distill and "at" in loss.terms  # attention transfer reads layer activations
 
     train_rows, extra = split["train"], {}
@@ -158,7 +170,7 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
                                 resume=resume)
     if rt.is_main:
         save_checkpoint(model_path, kind="gaf_student",
-                        config={"num_classes": len(class_names), "feature_dim": feature_dim, "arch": arch},
+                        config=model.config(),
                         state_dict=result.state_dict, class_names=class_names, epoch=result.epoch,
                         selection=result.selection, loss_weights=loss.weights if distill else {"ce": 1.0})
         if resume is not None and not keep_resume:
