@@ -25,7 +25,8 @@ and the other methods of the paper's Table 4 (params ``distill.method``, :func:`
 
 w_D and w_A are 1 in the paper; params ``distill.distance_weight`` / ``angle_weight`` set
 them to 0 for the ablations of Table 4. Every teacher input is detached: no gradient can
-reach the teacher side, even when a caller passes live tensors.
+reach the teacher side, even when a caller passes live tensors. With ``runtime.amp`` every
+term is computed in float32 on float32 inputs (:func:`float32_loss`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,37 @@ import torch.nn.functional as F
 from vskd.attention import attention_map
 
 METHODS = ("dask", "st", "at", "sp")
+
+
+def _first_tensor(args):
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            return a
+        if isinstance(a, (list, tuple)):
+            found = _first_tensor(a)
+            if found is not None:
+                return found
+    return None
+
+
+def _as_float32(args):
+    return tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point()
+                 else type(a)(_as_float32(a)) if isinstance(a, (list, tuple)) else a for a in args)
+
+
+def float32_loss(fn, *args):
+    """``fn(*args)`` computed in float32 (params ``runtime.amp``).
+
+    Under autocast the floating inputs are cast to float32 and autocast is off inside: the
+    softmax at T = 4, the mean-normalised distances and the B^3 angle cosines lose their small
+    differences in bfloat16 or float16, and KD's KL would be taken between rounded
+    distributions. Gradients flow back through the casts into the half-precision forward.
+    Without autocast (the default) it is exactly ``fn(*args)``: nothing is cast."""
+    first = _first_tensor(args)
+    if first is None or not torch.is_autocast_enabled(first.device.type):
+        return fn(*args)
+    with torch.autocast(first.device.type, enabled=False):
+        return fn(*_as_float32(args))
 
 
 class KDLoss(nn.Module):
@@ -199,7 +231,7 @@ class WeightedSum(nn.Module):
             if weight == 0:
                 values[name] = torch.zeros(())
                 continue
-            value = module(*inputs[name])
+            value = float32_loss(module, *inputs[name])
             total = total + weight * value
             values[name] = value.detach()
         return total, values

@@ -226,7 +226,7 @@ def _validate_student_init(params: dict, path) -> None:
 # The `runtime` block: how stages run, not what they compute (README, "Robustness, resume
 # and scale-out"). Optional; a missing key takes its default.
 RUNTIME_DEFAULTS = {"device": "auto", "distributed": {"nproc_per_node": 1, "backend": "auto"},
-                    "resume": True, "on_bad_sample": "error"}
+                    "resume": True, "on_bad_sample": "error", "amp": False}
 
 
 def runtime_block(params: dict) -> dict:
@@ -263,6 +263,8 @@ def _validate_runtime(params: dict, path) -> None:
     _check(isinstance(rt["resume"], bool), path, "runtime.resume", f"must be true or false, got {rt['resume']!r}")
     _check(rt["on_bad_sample"] in ("error", "skip"), path, "runtime.on_bad_sample",
            f"must be 'error' or 'skip', got {rt['on_bad_sample']!r}")
+    _check(isinstance(rt["amp"], bool), path, "runtime.amp",
+           f"must be true (autocast in training: bfloat16 on CPU; vskd/training.py) or false, got {rt['amp']!r}")
 
 
 _SPLIT_LISTS = {"cross_subject": "train_subjects", "subject_specific": "train_trials",

@@ -18,6 +18,9 @@ How it runs is the ``runtime`` block of params.yaml (:func:`start_runtime`):
   the per-epoch history that dvclive logs) goes to ``models/<ds>/.<stage>.resume.pt``; a
   stage started again after an interruption continues from it when it was written by the
   same configuration, and deletes it once the stage's outputs are written.
+* **amp**: false (the default) trains in float32; true runs every training step's forward
+  and loss under autocast (:class:`Amp`: bfloat16 on CPU and on GPUs that have it, else
+  float16 with a GradScaler), the loss terms in float32; evaluation stays float32.
 
 The data order is a function of (seed, epoch) alone (``DistributedSampler`` seeded with
 ``seed + epoch``, also for one process), so epochs k+1.. of a resumed run see exactly the
@@ -43,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vskd.h5store import atomic_path
+from vskd.losses import float32_loss
 from vskd.params import ParamsError
 from vskd.progress import progress
 
@@ -73,6 +77,7 @@ class Runtime:
     local_rank: int = 0
     resume: bool = True
     backend: str | None = None      # set when this process joined a process group
+    amp: bool = False               # runtime.amp: autocast in training steps (:class:`Amp`)
 
     @property
     def distributed(self) -> bool:
@@ -134,7 +139,7 @@ def start_runtime(cfg: dict | None = None) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     rt = Runtime(device=device, rank=rank, world_size=world, local_rank=local_rank,
-                 resume=bool(cfg.get("resume", True)))
+                 resume=bool(cfg.get("resume", True)), amp=bool(cfg.get("amp", False)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
         # cuBLAS needs this for deterministic results; set before its first use.
@@ -345,8 +350,9 @@ class ResumeFile:
         self.path = model_path.with_name(f".{stage}.resume.pt")
         self.stage = stage
         self.runtime = runtime or Runtime()
+        extra = {"amp": str(Amp(self.runtime.device).dtype)} if self.runtime.amp else {}
         blob = json.dumps({**config, "stage": stage, "world_size": self.runtime.world_size,
-                           "device": self.runtime.device.type}, sort_keys=True, default=str)
+                           "device": self.runtime.device.type, **extra}, sort_keys=True, default=str)
         self.fingerprint = hashlib.sha256(blob.encode()).hexdigest()
 
     @staticmethod
@@ -382,6 +388,73 @@ class ResumeFile:
         """The stage's outputs are written: the resume file has served."""
         if self.runtime.is_main and self.path.exists():
             self.path.unlink()
+
+
+# --- mixed precision (runtime.amp) -------------------------------------------------------
+
+class Amp:
+    """``runtime.amp``: the forward and loss of every training step under autocast.
+
+    CPU: bfloat16, the one dtype CPU autocast runs. CUDA: bfloat16 where the GPU has it
+    (Ampere and later): it keeps float32's exponent range, so gradients need no loss scaling
+    (no GradScaler, no skipped steps) and the small distillation terms (alpha = 0.01 KD,
+    RKD) cannot underflow, at the speed of float16 on those GPUs; older GPUs get float16
+    with a GradScaler. Parameters, optimiser state and evaluation stay float32, and the loss
+    terms are computed in float32 (:func:`vskd.losses.float32_loss`).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device_type = device.type
+        bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
+        self.dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = None if bf16 else torch.amp.GradScaler("cuda")
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward_and_step(self, loss, model: nn.Module, optimizer, max_grad_norm) -> None:
+        """Backward, gradient clipping on the true (unscaled) gradients, optimiser step."""
+        if self.scaler is None:
+            loss.backward()
+            if max_grad_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        if max_grad_norm:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+        self.scaler.update()
+
+
+def train_epoch(model: nn.Module, step, train_loader, optimizer, max_grad_norm, rt: Runtime,
+                amp: Amp | None, desc: str) -> tuple[dict, int, int]:
+    """One pass over ``train_loader``: (per-term sums weighted by batch size, samples, correct).
+    ``amp`` None (runtime.amp false): the plain float32 step, nothing cast."""
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    for batch in progress(train_loader, desc=desc, unit="batch"):
+        batch = to_device(batch, rt.device)
+        if amp is None:
+            loss, terms, logits, target = step(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+        else:
+            with amp.autocast():
+                loss, terms, logits, target = step(batch)
+            optimizer.zero_grad(set_to_none=True)
+            amp.backward_and_step(loss, model, optimizer, max_grad_norm)
+        n = len(target)
+        seen += n
+        correct += int((logits.argmax(1) == target).sum())
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * n
+    return sums, seen, correct
 
 
 # --- the loop -----------------------------------------------------------------------------
@@ -436,6 +509,7 @@ def fit(
     if selection not in ("last", "best_val"):
         raise ValueError(f"selection must be 'last' or 'best_val', got {selection!r}")
     rt = runtime or Runtime()
+    amp = Amp(rt.device) if rt.amp else None
     live = live if live is not None else _NoLive()
     best = (-1.0, 0, None)
     history: list[dict] = []
@@ -449,6 +523,8 @@ def fit(
         history = list(state["history"])
         best = (state["best_accuracy"], state["best_epoch"], state["best_state"])
         _set_rng_state(state["rng"], generators)
+        if amp is not None and amp.scaler is not None and state.get("scaler"):
+            amp.scaler.load_state_dict(state["scaler"])
         start = state["epoch"] + 1
         # DVC deletes a stage's declared logs before running it again, so the curves of the
         # finished epochs are written anew from the checkpoint: the same files as one run.
@@ -463,21 +539,8 @@ def fit(
     for epoch in epoch_bar:
         set_loader_epoch(train_loader, seed, epoch)
         model.train()
-        sums: dict[str, float] = {}
-        correct = seen = 0
-        for batch in progress(train_loader, desc=f"epoch {epoch}", unit="batch"):
-            loss, terms, logits, target = step(to_device(batch, rt.device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm:
-                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            n = len(target)
-            seen += n
-            correct += int((logits.argmax(1) == target).sum())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * n
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(value) * n
+        sums, seen, correct = train_epoch(model, step, train_loader, optimizer, max_grad_norm, rt, amp,
+                                          desc=f"epoch {epoch}")
         if scheduler is not None:
             scheduler.step()
         names = list(sums)  # "loss" first, then the step's terms: the same in every process
@@ -503,7 +566,8 @@ def fit(
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "history": history, "best_accuracy": best[0], "best_epoch": best[1],
                          "best_state": best[2], "rng": _rng_state(generators),
-                         "live_step": getattr(live, "step", epoch)})
+                         "live_step": getattr(live, "step", epoch),
+                         **({"scaler": amp.scaler.state_dict()} if amp and amp.scaler else {})})
     resumed = start - 1
     if selection == "best_val":
         return FitResult(best[2], best[1], selection, history, resumed)
@@ -533,7 +597,7 @@ def cross_entropy_step(net: nn.Module) -> Callable[[tuple], tuple]:
     def step(batch):
         x, y, _ = batch
         logits = net(x)
-        loss = F.cross_entropy(logits, y)
+        loss = float32_loss(F.cross_entropy, logits, y)
         return loss, {"ce": loss.detach()}, logits.detach(), y
     return step
 
