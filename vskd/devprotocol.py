@@ -101,6 +101,24 @@ def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold
             "distill_summary": summaries["distill"]}
 
 
+def cached_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
+    """:func:`run_fold`, its result kept in ``fold_dir/fold.pkl`` with the params it ran with:
+    a rerun with the same params (an interrupted protocol) reuses finished folds, and the
+    teacher stage resumes a fold it left mid-training (its resume file)."""
+    import pickle
+
+    record, key = fold_dir / "fold.pkl", json.dumps({"params": params, "split": split}, sort_keys=True, default=str)
+    if record.is_file():
+        saved = pickle.loads(record.read_bytes())
+        if saved["key"] == key:
+            print(f"dev: {fold_dir.name} reused from {record}", flush=True)
+            return saved["result"]
+    result = run_fold(name, params, block, work, split, fold_dir)
+    with atomic_path(record) as tmp:
+        tmp.write_bytes(pickle.dumps({"key": key, "result": result}))
+    return result
+
+
 def pool_folds(folds: dict[int, dict]) -> dict:
     """One prediction set over every held-out trial of every fold (for the pooled tests)."""
     first = next(iter(folds.values()))["found"]
@@ -165,7 +183,7 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
     results = {}
     for held_out in folds or subjects:
         split = fold_split(block["split"], subjects, held_out)
-        results[held_out] = run_fold(name, params, block, work, split, work / f"fold_s{held_out}")
+        results[held_out] = cached_fold(name, params, block, work, split, work / f"fold_s{held_out}")
     result = summarise(name, results, num_classes)
     result.update({"subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
                    "overrides": list(overrides),
