@@ -395,7 +395,9 @@ class ResumeFile:
 class Amp:
     """``runtime.amp``: the forward and loss of every training step under autocast.
 
-    CPU: bfloat16, the one dtype CPU autocast runs. CUDA: bfloat16 where the GPU has it
+    CPU: bfloat16, CPU autocast's own default (fast only where the CPU has bfloat16
+    instructions, e.g. AVX-512 BF16 or AMX; elsewhere it can be slower than float32, and it
+    still halves the activations kept for backward). CUDA: bfloat16 where the GPU has it
     (Ampere and later): it keeps float32's exponent range, so gradients need no loss scaling
     (no GradScaler, no skipped steps) and the small distillation terms (alpha = 0.01 KD,
     RKD) cannot underflow, at the speed of float16 on those GPUs; older GPUs get float16
