@@ -32,6 +32,7 @@ Modules, one concept each:
     predict          python -m vskd predict: classify a recording with the shipped student
     report           the paper's Tables 1-4 as Markdown from `dvc exp show --json`
     stage            what every stage script shares (argv, params, errors, torchrun)
+    paths            where every stage reads and writes, per dataset
 """
 
 __version__ = "0.1.0"
