@@ -348,13 +348,14 @@ def test_exported_vskd_student_accuracy_equals_torch_on_synthetic_test_split(tmp
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     with h5py.File(gaf, "r") as h5:
         index, size, method = read_index(h5), get_meta(h5, "image_size"), get_meta(h5, "method")
+        scale = get_meta(h5, "scale") if "scale" in h5.attrs else "axis"
     split_cfg = params["synthetic"]["split"]
     test = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, params["seed"])["test"]
     y = index["labels"][test]
     clips = np.stack([resample_to_length(a, 200) for a in read_recordings("synthetic", raw, params["synthetic"],
                                                                  index["ids"][test])])
     model, _ = load_student(ckpt)
-    pipeline = GAFStudentPipeline(model, 200, size, method).eval()
+    pipeline = GAFStudentPipeline(model, 200, size, method, scale).eval()
     export_onnx_path = tmp_path / "vskd.onnx"
     from vskd.export import export_onnx
 
