@@ -124,7 +124,7 @@ def test_local_source_folder_in_official_layout(tmp_path):
     adapter = get_adapter("utd_mhad")
     block = {"source": str(src), "download": {"urls": []}, "video": {}, "sensor": {}}
     summary = adapter.prepare_raw(block, tmp_path / "raw")
-    assert summary == {"source": str(src), "archives": 0, "copied": 2}
+    assert summary == {"source": str(src), "archives": 0, "copied": 2, "skeleton_videos": 0}
     samples = adapter.scan(tmp_path / "raw", block)
     assert [s.id for s in samples] == ["a1_s1_t1", "a27_s8_t3"]
     assert adapter.class_names(tmp_path / "raw", block)[26] == "squat (two arms stretch out)"
