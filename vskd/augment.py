@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vskd.gaf import accelerometer_to_gaf
+from vskd.gaf import GAFDataset, accelerometer_to_gaf
 
 NONE = {"rotation_deg": 0.0, "time_warp": 0.0, "crop": 1.0, "jitter": 0.0}
 WARP_KNOTS = 4  # speed changes this many times over a trial: smooth at 50 Hz
@@ -74,39 +74,32 @@ def augment(acc: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     return out
 
 
-class AugmentedGAFDataset(torch.utils.data.Dataset):
+class AugmentedGAFDataset(GAFDataset):
     """(image, label, row) like :class:`vskd.gaf.GAFDataset`, the image encoded from a fresh
     augmentation of the trial's accelerometer (stored in ``gaf.h5`` as ``acc``) every epoch."""
 
     def __init__(self, path, rows, cfg: dict, seed: int):
         import h5py
 
-        from vskd.h5store import get_meta, read_index
+        from vskd.h5store import get_meta
 
-        self.path, self.rows, self.cfg, self.seed = path, np.asarray(rows), dict(cfg), int(seed)
+        super().__init__(path, rows)
+        self.cfg, self.seed = dict(cfg), int(seed)
         with h5py.File(path, "r") as h5:
             if "acc" not in h5:
                 raise ValueError(f"{path}: no raw accelerometer ('acc'), written by the gaf stage "
                                  "since student.augment exists; rerun it (dvc repro gaf@<dataset>)")
-            self.labels = read_index(h5)["labels"]
             self.offsets = h5["acc_offsets"][()]
             self.image_size, self.method = int(get_meta(h5, "image_size")), get_meta(h5, "method")
             self.scale = get_meta(h5, "scale") if "scale" in h5.attrs else "axis"
-        self.epoch, self._h5 = 0, None
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self):
-        return len(self.rows)
-
     def __getitem__(self, i):
-        import h5py
-
-        if self._h5 is None:
-            self._h5 = h5py.File(self.path, "r")
         row = int(self.rows[i])
-        acc = self._h5["acc"][self.offsets[row]:self.offsets[row + 1]]
+        acc = self._file()["acc"][self.offsets[row]:self.offsets[row + 1]]
         rng = np.random.default_rng((self.seed, self.epoch, row))
         image = accelerometer_to_gaf(augment(acc, rng, self.cfg), self.image_size, self.method, self.scale)
         return torch.from_numpy(image), int(self.labels[row]), row

@@ -137,13 +137,16 @@ class GAFDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.rows)
 
-    def __getitem__(self, i):
+    def _file(self):
         import h5py
 
         if self._h5 is None:
             self._h5 = h5py.File(self.path, "r")
+        return self._h5
+
+    def __getitem__(self, i):
         row = int(self.rows[i])
-        return torch.from_numpy(self._h5["gaf"][row]), int(self.labels[row]), row
+        return torch.from_numpy(self._file()["gaf"][row]), int(self.labels[row]), row
 
 
 def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, method: str,

@@ -64,17 +64,10 @@ class SkeletonError(ValueError):
 
 def read_skeleton(path: str | Path) -> np.ndarray:
     """``d_skel`` as a (T, 20, 3) float64 array (frames first); errors name the file."""
-    import scipy.io
+    from vskd.datasets.utd_mhad import load_mat_variable
 
     path = Path(path)
-    try:
-        mat = scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises several types for corrupt files
-        raise SkeletonError(f"{path}: not a readable MATLAB file ({exc}). Re-download Skeleton.zip.") from exc
-    if "d_skel" not in mat:
-        keys = sorted(k for k in mat if not k.startswith("__"))
-        raise SkeletonError(f"{path}: no variable 'd_skel' (found: {keys}); not a UTD-MHAD skeleton file")
-    d = np.asarray(mat["d_skel"], dtype=np.float64)
+    d = load_mat_variable(path, "d_skel", "skeleton", SkeletonError, "Re-download Skeleton.zip.")
     if d.ndim != 3 or d.shape[:2] != (NUM_JOINTS, 3) or d.shape[2] < 2:
         raise SkeletonError(f"{path}: 'd_skel' has shape {d.shape}, expected (20, 3, T >= 2)")
     if not np.isfinite(d).all():

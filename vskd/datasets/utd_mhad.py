@@ -125,17 +125,25 @@ def scan(raw_dir: str | Path, num_actions: int | None = None,
     return samples
 
 
-def read_inertial(path: str | Path) -> np.ndarray:
-    """``d_iner`` as an (N, 6) float64 array; errors name the file and what is wrong."""
+def load_mat_variable(path: str | Path, name: str, kind: str, error=None, hint: str = "Re-download it.") -> np.ndarray:
+    """Variable ``name`` of a MATLAB file as float64; ``kind`` names the file type in the
+    error (``error``, default :class:`LayoutError`) when it is unreadable or lacks ``name``."""
+    error = error or LayoutError
     path = Path(path)
     try:
         mat = scipy.io.loadmat(path)
     except Exception as exc:  # scipy raises several types for corrupt files
-        raise LayoutError(f"{path}: not a readable MATLAB file ({exc}). Re-download it.") from exc
-    if "d_iner" not in mat:
+        raise error(f"{path}: not a readable MATLAB file ({exc}). {hint}") from exc
+    if name not in mat:
         keys = sorted(k for k in mat if not k.startswith("__"))
-        raise LayoutError(f"{path}: no variable 'd_iner' (found: {keys}); not a UTD-MHAD inertial file")
-    data = np.asarray(mat["d_iner"], dtype=np.float64)
+        raise error(f"{path}: no variable '{name}' (found: {keys}); not a UTD-MHAD {kind} file")
+    return np.asarray(mat[name], dtype=np.float64)
+
+
+def read_inertial(path: str | Path) -> np.ndarray:
+    """``d_iner`` as an (N, 6) float64 array; errors name the file and what is wrong."""
+    path = Path(path)
+    data = load_mat_variable(path, "d_iner", "inertial")
     if data.ndim != 2 or data.shape[1] != 6 or data.shape[0] < 2:
         raise LayoutError(f"{path}: 'd_iner' has shape {data.shape}, expected (N >= 2, 6)")
     if not np.isfinite(data).all():
