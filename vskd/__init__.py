@@ -31,6 +31,7 @@ Modules, one concept each:
     cost             MAC and parameter counts of teacher and student
     predict          python -m vskd predict: classify a recording with the shipped student
     report           the paper's Tables 1-4 as Markdown from `dvc exp show --json`
+    preset           the paper's tables at its scale: presets/*.yaml -> dvc exp run (python -m vskd preset)
     stage            what every stage script shares (argv, params, errors, torchrun)
     paths            where every stage reads and writes, per dataset
 """

@@ -2,6 +2,8 @@
 
 * ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``
 * ``python -m vskd report [--from-json FILE] [--out FILE] [--repo DIR]``: Tables 1-4 as Markdown
+* ``python -m vskd dev [--folds ...] [--seeds ...] [-S KEY=VALUE]``: the development protocol
+* ``python -m vskd preset TABLE [-S KEY=VALUE] [--queue] [--dry-run]``: a paper table at its scale
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ def _positive(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vskd", description="VSKD tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_predict, _add_report, _add_dev, _add_preset):
+        add(commands)
+    return parser
+
+
+def _add_predict(commands) -> None:
     p = commands.add_parser(
         "predict", help="classify an accelerometer recording with the exported or a trained student",
         description="Classify a .mat (UTD-MHAD d_iner) or .csv (x,y,z in g; optional t in s) recording. "
@@ -39,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON with every class probability")
     p.add_argument("--params", default="params.yaml",
                    help="params.yaml holding gaf.* for a .pt checkpoint (default: ./params.yaml)")
+
+
+def _add_report(commands) -> None:
     r = commands.add_parser(
         "report", help="render the paper's Tables 1-4 as Markdown from the DVC experiments",
         description="Reads `dvc exp show --json` (the workspace and every finished experiment) and "
@@ -51,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--num", type=int, default=1, metavar="N",
                    help="read the experiments of the last N commits (`dvc exp show -n N`; default 1: "
                         "HEAD's). Experiments queued before a later commit hang off the older one")
+
+
+def _add_dev(commands) -> None:
     d = commands.add_parser(
         "dev", help="the development protocol: leave-one-subject-out inside the development subjects",
         description="For each development subject: train the teacher on the others, then the baseline "
@@ -67,7 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json)")
     d.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a params.yaml value for this run (as dvc exp run -S), repeatable")
-    return parser
+
+
+def _add_preset(commands) -> None:
+    from vskd.preset import preset_names
+
+    p = commands.add_parser(
+        "preset", help="reproduce one of the paper's tables at its scale: dvc exp run per row family",
+        description="Builds the `dvc exp run -n NAME -S ...` commands of a committed preset "
+                    "(vskd/presets/<table>.yaml on top of paper.yaml), validates every run's params, "
+                    "then runs them in turn (or queues or prints them).")
+    p.add_argument("table", choices=[n for n in preset_names() if n != "paper"], help="the table to reproduce")
+    p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a further override for every run (a dataset's local copy, a weights file, "
+                        "seeds), repeatable")
+    p.add_argument("--queue", action="store_true", help="queue the experiments (then: dvc queue start)")
+    p.add_argument("--dry-run", action="store_true", help="check and print the commands, run nothing")
+    p.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -105,12 +135,29 @@ def report(args) -> int:
     return 0
 
 
+def preset(args) -> int:
+    import yaml
+
+    from vskd.params import ParamsError
+    from vskd.preset import run_preset
+
+    try:
+        user = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ParamsError(f"-S {item!r}: expected KEY=VALUE, e.g. -S utd_mhad.source=/data/UTD-MHAD")
+            user[key.strip()] = yaml.safe_load(value)
+        return run_preset(args.table, user, params_path=args.params, queue=args.queue, dry_run=args.dry_run)
+    except ParamsError as exc:
+        print(f"preset: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "report":
-        return report(args)
-    if args.command == "dev":
-        return dev(args)
+    if args.command in ("report", "dev", "preset"):
+        return {"report": report, "dev": dev, "preset": preset}[args.command](args)
     from vskd.predict import format_table, load_predictor, predict_file, to_json
 
     try:
