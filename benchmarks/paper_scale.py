@@ -10,7 +10,7 @@ What a paper-scale run needs before it is started (issue 13): the default pipeli
 GAF resized to 224) with 8 TSN segments. Each stage is built by the project's own code
 (``vskd.train_teacher.build_teacher`` and the teacher stage's optimiser,
 ``vskd.train_student.build_student``, ``vskd.losses.distill_loss`` of params.yaml's
-``distill.method``) and trained by ``vskd.training.fit`` with ``runtime.amp`` as ``--amp``
+``distill.method``) and trained by ``vskd.loop.fit`` with ``runtime.amp`` as ``--amp``
 says, on a fake in-memory dataset (random frames 0..255, random GAF in [-1, 1], random stored
 teacher outputs): ``--steps`` batches of ``--batch`` samples.
 
@@ -67,7 +67,7 @@ def stage_params(params_path: Path) -> dict:
 
 def _teacher(args, params):
     from vskd.train_teacher import _optimizer, build_teacher  # the teacher stage's own optimiser
-    from vskd.training import cross_entropy_step
+    from vskd.loop import cross_entropy_step
 
     cfg = params["teacher"]
     model = build_teacher(args.classes, args.segments, cfg, seed=0)
@@ -78,7 +78,7 @@ def _teacher(args, params):
 
 def _student(args, params):
     from vskd.train_student import build_student
-    from vskd.training import cross_entropy_step
+    from vskd.loop import cross_entropy_step
 
     cfg = params["student"]
     model = build_student(args.classes, params["teacher"]["feature_dim"], cfg, verbose=False)
@@ -117,9 +117,11 @@ BUILDERS = {"teacher": _teacher, "student": _student, "distill": _distill}
 
 
 def measure(stage: str, args, params: dict) -> dict:
-    """Build ``stage`` and train it for ``args.steps`` steps with ``vskd.training.fit``."""
+    """Build ``stage`` and train it for ``args.steps`` steps with ``vskd.loop.fit``."""
     from vskd.cost import count_params
-    from vskd.training import Runtime, fit, make_loader, resolve_device
+    from vskd.loaders import make_loader
+    from vskd.loop import fit
+    from vskd.runtime import Runtime, resolve_device
 
     device = resolve_device({"device": args.device})
     rt = Runtime(device=device, amp=args.amp, resume=False)

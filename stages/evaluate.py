@@ -1,11 +1,12 @@
 """evaluate@DATASET: test metrics of the teacher, the baseline and VSKD students (every seed in
 ``seeds``) and MiniRocket, with paired tests -> metrics/DATASET.json."""
 
+from vskd.checkpoints import seed_checkpoints
 from vskd.evaluate import evaluate
 from vskd.params import runtime_block
 from vskd.paths import stage_paths
+from vskd.runtime import resolve_device
 from vskd.stage import run
-from vskd.training import resolve_device, seed_checkpoints
 
 
 def body(name, params, block):

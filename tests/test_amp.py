@@ -13,12 +13,15 @@ import torch.nn.functional as F
 import yaml
 
 from tests.conftest import REPO
+from vskd.amp import Amp
 from vskd.cost import torch_threads
+from vskd.loaders import make_loader, set_loader_epoch
+from vskd.loop import cross_entropy_step, fit
 from vskd.losses import at_loss, dask_loss, distill_inputs
 from vskd.models.student import GAFStudent
 from vskd.params import ParamsError, validate
-from vskd.training import (Amp, ResumeFile, Runtime, cross_entropy_step, fit, make_loader, set_loader_epoch,
-                           start_runtime)
+from vskd.resume import ResumeFile
+from vskd.runtime import Runtime, start_runtime
 
 CLASSES, DIM, SIZE = 3, 8, 16
 

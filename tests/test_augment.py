@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vskd.augment import (NONE, AugmentedGAFDataset, augment, is_identity, random_crop, random_rotation,
-                          time_warp)
+from vskd.augment import AugmentedGAFDataset, augment, is_identity, random_crop, random_rotation, time_warp
+from vskd.choices import AUGMENT_IDENTITY
 from vskd.gaf import accelerometer_to_gaf, build_gaf_store
 from vskd.index import Sample
 
@@ -48,7 +48,7 @@ def test_crop_keeps_a_contiguous_part_of_at_least_the_fraction():
 
 def test_identity_config_changes_nothing():
     acc = np.random.default_rng(4).normal(size=(80, 3))
-    assert is_identity(None) and is_identity({}) and is_identity(dict(NONE))
+    assert is_identity(None) and is_identity({}) and is_identity(dict(AUGMENT_IDENTITY))
     assert not is_identity({"jitter": 0.01})
     np.testing.assert_array_equal(augment(acc, np.random.default_rng(0), {}), acc)
 

@@ -121,7 +121,7 @@ def test_sections_option_rejects_unknown_names():
 
 def test_gpu_throughput_code_path_runs_on_cpu():
     """The GPU section's measuring function, on the CPU at a tiny size (no GPU needed)."""
-    from benchmarks.run import gpu_throughput
+    from benchmarks.gpu import gpu_throughput
 
     results = gpu_throughput(torch.device("cpu"), image_size=64, segments=2, teacher_batch=2,
                              student_batch=2, steps=1, warmup=1)

@@ -209,7 +209,7 @@ def _tiny_workspace(root):
     from vskd.gaf import build_gaf_store
     from vskd.datasets.utd_mhad import read_accelerometer, scan
     from vskd.models.trn import TRNTeacher
-    from vskd.training import save_checkpoint
+    from vskd.checkpoints import save_checkpoint
 
     raw = root / "raw"
     (raw / "Inertial").mkdir(parents=True)

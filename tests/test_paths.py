@@ -5,8 +5,8 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import REPO
+from vskd.checkpoints import seeds_folder
 from vskd.paths import stage_paths
-from vskd.training import seeds_folder
 
 TRACKED = ("data/", "models/", "metrics/")
 

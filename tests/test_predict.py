@@ -10,9 +10,9 @@ import yaml
 from tests.conftest import SHARED
 from tests.export_helpers import CLASSES, IMAGE, WINDOW, export_tiny, recordings, tiny_student, write_mat
 from vskd.__main__ import main
+from vskd.checkpoints import save_checkpoint
 from vskd.cost import torch_threads
 from vskd.predict import format_table, read_csv, read_recording, window_starts
-from vskd.training import save_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")

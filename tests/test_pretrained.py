@@ -15,12 +15,13 @@ import torchvision
 import yaml
 
 from tests.conftest import REPO
+from vskd.checkpoints import save_checkpoint
+from vskd.choices import weights_names
 from vskd.cost import torch_threads
 from vskd.export import GAFStudentPipeline, export_onnx, load_student
-from vskd.models.student import IMAGENET_MEAN, IMAGENET_STD, GAFStudent, load_pretrained, weights_names
+from vskd.models.student import IMAGENET_MEAN, IMAGENET_STD, GAFStudent, load_pretrained
 from vskd.params import ParamsError, validate
 from vskd.train_student import build_student
-from vskd.training import save_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -31,9 +31,8 @@ from tests.test_pipeline_e2e import TINY
 from vskd.datasets import synthetic
 from vskd.gaf import build_gaf_store
 from vskd.index import Sample
-from vskd.params import ParamsError, set_dotted
+from vskd.params import set_dotted
 from vskd.stage import free_port
-from vskd.training import Runtime
 
 STAGES = REPO / "stages"
 DS = "data/synthetic"
@@ -246,21 +245,6 @@ def test_invalid_hyperparameters_are_rejected_at_stage_start(key, value, message
     assert not (tmp_path / "models").exists() and not (tmp_path / "metrics").exists()
 
 
-def test_global_batch_must_divide_by_the_processes():
-    with pytest.raises(ParamsError, match="'student.batch_size' = 5 is the global batch and must divide"):
-        Runtime(world_size=2).local_batch(5, "student.batch_size")
-    assert Runtime(world_size=2).local_batch(6, "student.batch_size") == 3
-
-
-def test_cuda_requested_without_cuda_names_the_key(monkeypatch):
-    from vskd.training import resolve_device
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ParamsError, match="'runtime.device' is cuda but torch sees no CUDA device"):
-        resolve_device({"device": "cuda"})
-    assert resolve_device({"device": "auto"}) == torch.device("cpu")
-
-
 def test_skip_mode_runs_the_whole_chain_and_counts_every_skip(tmp_path, raw_tree, stage):
     """A corrupt video (train), a NaN sensor file (test) and two 2-frame videos, shorter than
     the 3 segments (one train, one test): with on_bad_sample: error each stops its stage;
@@ -426,13 +410,13 @@ def test_teacher_killed_mid_run_resumes_to_the_same_result(trained, tmp_path):
 
 KILL_AFTER_EPOCH = r"""
 import os, runpy, signal, sys
-import vskd.training as training
-original = training.ResumeFile.save
+import vskd.resume as resume
+original = resume.ResumeFile.save
 def save_then_die(self, state):
     original(self, state)
     if state["epoch"] == int(os.environ["KILL_AFTER_EPOCH"]):
         os.kill(os.getpid(), signal.SIGKILL)
-training.ResumeFile.save = save_then_die
+resume.ResumeFile.save = save_then_die
 script = sys.argv[1]
 sys.argv = [script, "synthetic"]
 runpy.run_path(script, run_name="__main__")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vskd import teacher_outputs
+from vskd.checkpoints import save_checkpoint
 from vskd.cost import count_macs, count_params, torch_threads
 from vskd.export import GAFStudentPipeline, cost_report, export_onnx, load_student
 from vskd.h5store import set_meta, write_index
@@ -18,7 +19,6 @@ from vskd.models.student import ATTENTION_LAYERS, GAFStudent
 from vskd.models.trn import TRNTeacher
 from vskd.params import RUNTIME_DEFAULTS
 from vskd.train_student import train_student
-from vskd.training import save_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")

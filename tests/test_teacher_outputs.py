@@ -6,8 +6,8 @@ import torch
 from vskd import teacher_outputs
 from vskd.gaf import GAFDataset
 from vskd.h5store import write_index
+from vskd.loaders import make_loader
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
-from vskd.training import make_loader
 
 N = 12
 
@@ -135,7 +135,7 @@ def test_teacher_attention_maps_are_segment_means_of_per_frame_maps():
 def test_pairing_passes_the_epoch_to_an_augmented_dataset(stores):
     """set_loader_epoch reaches the GAF dataset through the pairing: without it a distilled
     student would see one fixed augmentation of every trial for all its epochs."""
-    from vskd.training import set_loader_epoch
+    from vskd.loaders import set_loader_epoch
 
     gaf, out = stores
 

@@ -6,6 +6,7 @@ that sees only a Gramian Angular Field image of a wrist accelerometer.
 
 Modules, one concept each:
     params           params.yaml loading and validation
+    choices          the allowed values of every params.yaml choice (no project imports)
     index            the sample index every dataset adapter produces, and the splits
     datasets         dataset adapters: synthetic (generator), utd_mhad, berkeley_mhad, mmact,
                      skeleton_video (UTD-MHAD's Kinect skeleton drawn as video), resample
@@ -19,7 +20,13 @@ Modules, one concept each:
     attention        attention maps for attention transfer, both sides
     losses           KD, RKD distance and angle, semantic, AT, SP and their weighted sums
     teacher_outputs  the stored teacher outputs, and the dataset pairing them with GAF images
-    training         the training loop shared by the teacher, student and distill stages
+    loop             the training loop shared by the teacher, student and distill stages
+    loaders          data loaders ordered by (seed, epoch); a model run over a loader
+    runtime          device, torchrun process group (DDP), synchronised BatchNorm, seeding
+    amp              mixed precision of the training steps (runtime.amp)
+    resume           the resume file of an interrupted training stage (runtime.resume)
+    checkpoints      where models are written and read back, one per training seed
+    live             the per-epoch curves (dvclive)
     progress         progress bars
     train_teacher    the teacher stage's training and stored outputs
     train_student    the student and distill stages' training

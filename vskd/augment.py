@@ -22,14 +22,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vskd.choices import AUGMENT_IDENTITY
 from vskd.gaf import GAFDataset, accelerometer_to_gaf
 
-NONE = {"rotation_deg": 0.0, "time_warp": 0.0, "crop": 1.0, "jitter": 0.0}
 WARP_KNOTS = 4  # speed changes this many times over a trial: smooth at 50 Hz
 
 
 def is_identity(cfg: dict | None) -> bool:
-    return not cfg or all(cfg.get(k, v) == v for k, v in NONE.items())
+    return not cfg or all(cfg.get(k, v) == v for k, v in AUGMENT_IDENTITY.items())
 
 
 def random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
@@ -61,7 +61,7 @@ def random_crop(acc: np.ndarray, rng: np.random.Generator, min_fraction: float) 
 
 def augment(acc: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     """One random variant of an (N, 3) accelerometer trial (module docstring)."""
-    cfg = {**NONE, **cfg}
+    cfg = {**AUGMENT_IDENTITY, **cfg}
     out = np.asarray(acc, dtype=np.float64)
     if cfg["rotation_deg"] > 0:
         out = out @ random_rotation(rng, cfg["rotation_deg"]).T

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 
+from vskd.choices import ON_BAD_SAMPLE
 from vskd.index import id_listing
 
-MODES = ("error", "skip")
 SKIP_HINT = ("or set 'runtime.on_bad_sample: skip' in params.yaml to leave such samples out "
              "(counted in the stage's summary line)")
 
@@ -25,8 +25,8 @@ class BadSampleError(ValueError):
 
 class BadSamples:
     def __init__(self, mode: str = "error"):
-        if mode not in MODES:
-            raise ValueError(f"on_bad_sample must be one of {MODES}, got {mode!r}")
+        if mode not in ON_BAD_SAMPLE:
+            raise ValueError(f"on_bad_sample must be one of {ON_BAD_SAMPLE}, got {mode!r}")
         self.mode = mode
         self.skipped: dict[str, str] = {}
 

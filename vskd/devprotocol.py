@@ -66,12 +66,13 @@ def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dic
 
 def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
     """Teacher, students, distilled students, MiniRocket and their test predictions, one fold."""
+    from vskd.checkpoints import seed_checkpoints
     from vskd.evaluate import test_predictions
     from vskd.losses import distill_loss
     from vskd.minirocket import train_minirocket
+    from vskd.runtime import resolve_device
     from vskd.train_student import train_seeds
     from vskd.train_teacher import train_teacher
-    from vskd.training import resolve_device, seed_checkpoints
 
     rt, seeds, seed = runtime_block(params), params["seeds"], params["seed"]
     gaf, teacher_out = work / "gaf.h5", fold_dir / "teacher_outputs.h5"

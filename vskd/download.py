@@ -58,7 +58,7 @@ class _Retryable(Exception):
 
 
 def _bar(total: int | None, desc: str, initial: int = 0):
-    # Same rule as vskd.training.progress (quiet in piped logs), without importing torch.
+    # Same rule as vskd.progress.progress (quiet in piped logs), without importing torch.
     disable = not (sys.stderr.isatty() or os.environ.get("VSKD_PROGRESS") == "1")
     return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
                 unit_divisor=1024, disable=disable, dynamic_ncols=True, leave=False)

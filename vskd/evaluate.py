@@ -18,14 +18,16 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from vskd.checkpoints import load_checkpoint
 from vskd.gaf import GAFDataset
 from vskd.h5store import atomic_path, get_meta, open_store, read_index
 from vskd.index import make_split
+from vskd.loaders import make_loader, predict
 from vskd.minirocket import load_predictions
 from vskd.models.student import GAFStudent
+from vskd.runtime import Runtime
 from vskd.stats import mcnemar, paired_bootstrap_ci, seed_summary
 from vskd.teacher_outputs import TeacherOutputs
-from vskd.training import Runtime, load_checkpoint, make_loader, predict
 
 MODELS = ("teacher", "student", "vskd", "minirocket")
 

@@ -36,7 +36,8 @@ import torch
 import torch.nn as nn
 
 from vskd.datasets.resample import resample_to_length
-from vskd.gaf import CONSTANT_RANGE, METHODS, SCALES, resize_matrix
+from vskd.choices import GAF_METHODS, GAF_SCALES
+from vskd.gaf import CONSTANT_RANGE, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
@@ -50,10 +51,10 @@ class GAFLayer(nn.Module):
 
     def __init__(self, window: int, image_size: int, method: str = "summation", scale: str = "axis"):
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        if method not in GAF_METHODS:
+            raise ValueError(f"method must be one of {GAF_METHODS}, got {method!r}")
+        if scale not in GAF_SCALES:
+            raise ValueError(f"scale must be one of {GAF_SCALES}, got {scale!r}")
         self.window, self.image_size, self.method, self.scale = int(window), int(image_size), method, scale
         r = torch.from_numpy(resize_matrix(self.window, self.image_size).copy()).float()
         self.register_buffer("resize_t", r.T.contiguous())  # (window, image_size)
@@ -100,7 +101,7 @@ class GAFStudentPipeline(nn.Module):
 def load_student(path, stage: str = "distill"):
     """A GAF student checkpoint -> (GAFStudent in eval mode, checkpoint dict)."""
     from vskd.models.student import GAFStudent
-    from vskd.training import load_checkpoint
+    from vskd.checkpoints import load_checkpoint
 
     ckpt = load_checkpoint(path, stage)
     if ckpt.get("kind") != "gaf_student":
@@ -285,7 +286,7 @@ def _cost_models(pipeline, teacher_path, paper_scale) -> dict:
     """name -> (torch module in eval mode, its one-sample input, the input in words) of each torch row."""
     from vskd.models.student import GAFStudent
     from vskd.models.trn import TRNTeacher
-    from vskd.training import load_checkpoint
+    from vskd.checkpoints import load_checkpoint
 
     window, size = pipeline.gaf.window, pipeline.gaf.image_size
     acc = torch.rand(1, window, 3) * 2.0 - 1.0

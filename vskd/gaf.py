@@ -20,11 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-METHODS = ("summation", "difference")
-# gaf.scale: "axis" min-max scales each axis of a trial on its own (the paper's); "joint" uses
-# one range for the three axes, so their relative size and offset survive: the share of
-# gravity on each axis is the forearm's orientation, which per-axis scaling erases.
-SCALES = ("axis", "joint")
+from vskd.choices import GAF_METHODS, GAF_SCALES
 
 # Axes whose range is below this (in g) are treated as constant. Per-trial min-max scaling
 # of a near-constant series would otherwise turn sensor noise into full-range texture.
@@ -34,8 +30,8 @@ CONSTANT_RANGE = 1e-8
 def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
     """Scale each series (last axis) to [-1, 1]; ``joint``: one range for all the series of
     the last two axes (the three axes of a trial). A constant series maps to 0 (phi = pi/2)."""
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if scale not in GAF_SCALES:
+        raise ValueError(f"scale must be one of {GAF_SCALES}, got {scale!r}")
     x = np.asarray(x, dtype=np.float64)
     over = (-2, -1) if scale == "joint" and x.ndim >= 2 else -1
     lo = x.min(axis=over, keepdims=True)
@@ -50,8 +46,8 @@ def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
 
 def _angles(x: np.ndarray, method: str, scale: str = "axis") -> tuple[np.ndarray, np.ndarray]:
     """Validated series (..., n) -> (cos phi, sin phi), each (..., n), float64."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in GAF_METHODS:
+        raise ValueError(f"method must be one of {GAF_METHODS}, got {method!r}")
     x = np.asarray(x)
     if x.shape[-1] < 2:
         raise ValueError(f"a series needs at least 2 samples, got shape {x.shape}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("cross_subject", "subject_specific", "cross_session")
+from vskd.choices import SPLITS
 
 
 @dataclass(frozen=True)

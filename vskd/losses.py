@@ -36,8 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vskd.attention import attention_map
-
-METHODS = ("dask", "st", "at", "sp")
+from vskd.choices import DISTILL_METHODS, SEMANTIC_SCALES, TRUST
 
 
 def _first_tensor(args):
@@ -120,9 +119,6 @@ class RKDAngleLoss(nn.Module):
         return F.smooth_l1_loss(_angles(student), t)
 
 
-SEMANTIC_SCALES = ("none", "teacher")
-
-
 class SemanticLoss(nn.Module):
     """1/m sum_k ||H^S_k - H^T_k||_2^2 over the m samples of the batch, divided by
     ``reference``: 1 (the paper's loss), or with ``normalise`` the teacher features' mean
@@ -194,11 +190,6 @@ class SPLoss(nn.Module):
             g_t = _similarity(teacher.detach())
         b = student.shape[0]
         return (_similarity(student) - g_t).pow(2).sum() / (b * b)
-
-
-# distill.trust: none keeps the weights as written; teacher_accuracy scales the distillation
-# terms by trust_factor, so a teacher at chance cannot pull the student away from its labels.
-TRUST = ("none", "teacher_accuracy")
 
 
 class WeightedSum(nn.Module):
@@ -295,7 +286,7 @@ def distill_loss(params: dict) -> WeightedSum:
     elif method == "sp":
         loss = sp_loss(d["sp_weight"])
     else:
-        raise ValueError(f"distill.method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise ValueError(f"distill.method must be one of {', '.join(DISTILL_METHODS)}, got {method!r}")
     loss.trust = d.get("trust", "none")
     if loss.trust not in TRUST:
         raise ValueError(f"distill.trust must be one of {TRUST}, got {loss.trust!r}")

@@ -11,6 +11,10 @@ from typing import Any
 
 import yaml
 
+from vskd.choices import (AUGMENT_IDENTITY, BACKENDS, DEVICES, DISTILL_METHODS, GAF_METHODS, GAF_SCALES, INPUT_NORMS,
+                          ON_BAD_SAMPLE, SCHEDULES, SELECTIONS, SEMANTIC_SCALES, SPLIT_MEMBERS, STUDENT_ARCHS,
+                          TEACHER_OPTIMIZERS, TRUST, weights_names)
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -130,20 +134,17 @@ def validate(params: dict, path: str | Path = DEFAULT_PARAMS) -> None:
 
 def _validate_inputs(params: dict, path) -> None:
     """frames, gaf and the input sizes of both networks."""
-    from vskd.gaf import METHODS, SCALES
-    from vskd.models.student import ARCHS
-
     _number(params, "frames.short_side", path, integer=True, minimum=16)
     _number(params, "gaf.image_size", path, integer=True, minimum=16)
-    _check(get(params, "gaf.method", path) in METHODS, path, "gaf.method",
+    _check(get(params, "gaf.method", path) in GAF_METHODS, path, "gaf.method",
            "must be 'summation' or 'difference'")
-    _check(get(params, "gaf.scale", path) in SCALES, path, "gaf.scale",
+    _check(get(params, "gaf.scale", path) in GAF_SCALES, path, "gaf.scale",
            "must be 'axis' (each axis min-max scaled, the paper's) or 'joint' (one range for the three axes)")
     teacher_in = _number(params, "teacher.input_size", path, integer=True, minimum=32)
     _check(teacher_in <= get(params, "frames.short_side", path), path, "teacher.input_size",
            "must not exceed frames.short_side (the crop is taken from the stored frames)")
     arch = get(params, "student.arch", path)
-    _check(arch in ARCHS, path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
+    _check(arch in STUDENT_ARCHS, path, "student.arch", f"must be resnet18 or vgg16, got {arch!r}")
     if arch == "vgg16":  # five 2 x 2 max pools: a 16 px image is 1 x 1 before the last one
         _check(get(params, "gaf.image_size", path) >= 32, path, "gaf.image_size",
                f"must be >= 32 for student.arch vgg16 (5 poolings), got {get(params, 'gaf.image_size', path)!r}")
@@ -151,19 +152,17 @@ def _validate_inputs(params: dict, path) -> None:
 
 def _validate_training(params: dict, path) -> None:
     """The teacher and student blocks' optimisation settings."""
-    from vskd.training import SCHEDULES  # lazily: vskd.training imports this module
-
     for section in ("teacher", "student"):
         _number(params, f"{section}.epochs", path, integer=True, strictly_positive=True)
         _number(params, f"{section}.batch_size", path, integer=True, minimum=2)
         _number(params, f"{section}.lr", path, strictly_positive=True)
         _number(params, f"{section}.weight_decay", path, minimum=0)
-        _check(get(params, f"{section}.selection", path) in ("last", "best_val"), path,
+        _check(get(params, f"{section}.selection", path) in SELECTIONS, path,
                f"{section}.selection", "must be 'last' or 'best_val'")
         schedule = params[section].get("schedule")
         _check(schedule is None or schedule in SCHEDULES, path, f"{section}.schedule",
                f"must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    _check(get(params, "teacher.optimizer", path) in ("sgd", "adamw"), path, "teacher.optimizer",
+    _check(get(params, "teacher.optimizer", path) in TEACHER_OPTIMIZERS, path, "teacher.optimizer",
            "must be 'sgd' or 'adamw'")
     _number(params, "teacher.feature_dim", path, integer=True, strictly_positive=True)
     _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
@@ -172,12 +171,10 @@ def _validate_training(params: dict, path) -> None:
 
 
 def _validate_distill(params: dict, path) -> None:
-    from vskd.losses import METHODS, SEMANTIC_SCALES, TRUST
-
     for key in ("distill.distance_weight", "distill.angle_weight", "distill.at_weight", "distill.sp_weight"):
         _number(params, key, path, minimum=0)
     method = get(params, "distill.method", path)
-    _check(method in METHODS, path, "distill.method",
+    _check(method in DISTILL_METHODS, path, "distill.method",
            f"must be one of dask, st, at, sp (Table 4's losses), got {method!r}")
     scale = get(params, "distill.semantic_scale", path)
     _check(scale in SEMANTIC_SCALES, path, "distill.semantic_scale",
@@ -189,12 +186,11 @@ def _validate_distill(params: dict, path) -> None:
 
 
 def _validate_augment(params: dict, path) -> None:
-    from vskd.augment import NONE
-
     augment = params["student"].get("augment") or {}
     _check(isinstance(augment, dict), path, "student.augment", "must be a mapping")
     for key, value in augment.items():
-        _check(key in NONE, path, f"student.augment.{key}", f"is not an augmentation (known: {', '.join(NONE)})")
+        _check(key in AUGMENT_IDENTITY, path, f"student.augment.{key}",
+               f"is not an augmentation (known: {', '.join(AUGMENT_IDENTITY)})")
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, path,
                f"student.augment.{key}", f"must be a number >= 0, got {value!r}")
     crop = augment.get("crop", 1.0)
@@ -206,8 +202,6 @@ def _validate_augment(params: dict, path) -> None:
 def _validate_student_init(params: dict, path) -> None:
     """student.input_norm and student.pretrained (ImageNet initialisation of the GAF student):
     a weights name must be torchvision's for the arch, a path an existing file, before any work."""
-    from vskd.models.student import INPUT_NORMS, weights_names
-
     student = params["student"]
     norm = student.get("input_norm", "none")
     _check(norm in INPUT_NORMS, path, "student.input_norm",
@@ -250,25 +244,21 @@ def _validate_runtime(params: dict, path) -> None:
         _check(key in RUNTIME_DEFAULTS["distributed"], path, f"runtime.distributed.{key}",
                "is not a setting (known: nproc_per_node, backend)")
     rt = runtime_block(params)
-    _check(rt["device"] in ("auto", "cpu", "cuda"), path, "runtime.device",
+    _check(rt["device"] in DEVICES, path, "runtime.device",
            f"must be auto, cpu or cuda, got {rt['device']!r}")
     nproc = rt["distributed"]["nproc_per_node"]
     _check(isinstance(nproc, int) and not isinstance(nproc, bool) and nproc >= 1, path,
            "runtime.distributed.nproc_per_node", f"must be an integer >= 1, got {nproc!r}")
     backend = rt["distributed"]["backend"]
-    _check(backend in ("auto", "gloo", "nccl"), path, "runtime.distributed.backend",
+    _check(backend in BACKENDS, path, "runtime.distributed.backend",
            f"must be auto, gloo or nccl, got {backend!r}")
     _check(not (backend == "nccl" and rt["device"] == "cpu"), path, "runtime.distributed.backend",
            "is nccl, which needs CUDA: use gloo or auto with runtime.device cpu")
     _check(isinstance(rt["resume"], bool), path, "runtime.resume", f"must be true or false, got {rt['resume']!r}")
-    _check(rt["on_bad_sample"] in ("error", "skip"), path, "runtime.on_bad_sample",
+    _check(rt["on_bad_sample"] in ON_BAD_SAMPLE, path, "runtime.on_bad_sample",
            f"must be 'error' or 'skip', got {rt['on_bad_sample']!r}")
     _check(isinstance(rt["amp"], bool), path, "runtime.amp",
-           f"must be true (autocast in training: bfloat16 on CPU; vskd/training.py) or false, got {rt['amp']!r}")
-
-
-_SPLIT_LISTS = {"cross_subject": "train_subjects", "subject_specific": "train_trials",
-                "cross_session": "train_sessions"}
+           f"must be true (autocast in training: bfloat16 on CPU; vskd/amp.py) or false, got {rt['amp']!r}")
 
 
 def _validate_dataset(params: dict, name: str, path) -> None:
@@ -292,12 +282,12 @@ def _validate_dataset(params: dict, name: str, path) -> None:
     for key, message in get_adapter(name).check_params(block):
         raise ParamsError(f"{path}: '{name}.{key}' {message}")
     split_name = get(params, f"{name}.split.name", path)
-    _check(split_name in _SPLIT_LISTS, path, f"{name}.split.name",
-           f"must be one of {', '.join(_SPLIT_LISTS)}, got {split_name!r}")
-    members = get(params, f"{name}.split.{_SPLIT_LISTS[split_name]}", path)
+    _check(split_name in SPLIT_MEMBERS, path, f"{name}.split.name",
+           f"must be one of {', '.join(SPLIT_MEMBERS)}, got {split_name!r}")
+    members = get(params, f"{name}.split.{SPLIT_MEMBERS[split_name]}", path)
     _check(isinstance(members, list) and len(members) > 0
            and all(isinstance(m, int) and not isinstance(m, bool) for m in members),
-           path, f"{name}.split.{_SPLIT_LISTS[split_name]}",
+           path, f"{name}.split.{SPLIT_MEMBERS[split_name]}",
            f"must be a non-empty list of integers for split '{split_name}', got {members!r}")
     vf = _number(params, f"{name}.split.val_fraction", path, minimum=0)
     _check(vf < 1, path, f"{name}.split.val_fraction", f"must be < 1, got {vf}")

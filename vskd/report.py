@@ -275,6 +275,24 @@ def _run_name(cell) -> str:
     return f"`{cell[0].name}`" if cell else NA
 
 
+def _setups(title: str, cells: dict, label, missing: str) -> list[str]:
+    """A table's title, then one line per cell (``label(key)``) naming its run's setup, or
+    ``missing`` when there is no run; a blank line after."""
+    out = [title, ""]
+    if cells:
+        out += [f"- {label(k)}: {_setup(*c)}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))]
+    else:
+        out.append(missing)
+    return out + [""]
+
+
+def _minirocket_notes(cells: dict, label) -> list[str]:
+    """One line per cell whose distilled student loses to MiniRocket, after a blank line."""
+    notes = [f"- {label(k)}: {n}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))
+             if (n := _versus_minirocket(c[1]))]
+    return [""] + notes if notes else []
+
+
 # --- The tables --------------------------------------------------------------------------------
 
 def table1(runs: list[Run]) -> list[str]:
@@ -297,12 +315,8 @@ def table1(runs: list[Run]) -> list[str]:
 
 def table2(runs: list[Run]) -> list[str]:
     cells = _cells(runs, "berkeley_mhad", key=lambda r: r.param("berkeley_mhad.sensor.shimmer"))
-    out = ["## Table 2: Berkeley-MHAD, accuracy and F1 (%)", ""]
-    if cells:
-        out += [f"- shimmer {k}: {_setup(*c)}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))]
-    else:
-        out.append("No run on Berkeley-MHAD yet (n/a). Split: cross-subject, subjects 1-7 / 8-12.")
-    out.append("")
+    out = _setups("## Table 2: Berkeley-MHAD, accuracy and F1 (%)", cells, _shimmer,
+                  "No run on Berkeley-MHAD yet (n/a). Split: cross-subject, subjects 1-7 / 8-12.")
     rows = []
     for shimmer, location in BERKELEY_LOCATIONS.items():
         cell = cells.get(shimmer)
@@ -317,19 +331,16 @@ def table2(runs: list[Run]) -> list[str]:
         rows.append(["VSKD - baseline (accuracy)", f"Acc. ({location})", _gain(m), "", "", "", ""])
     out += _table(["method", "testing modality", "accuracy, ours", "accuracy, paper", "F1, ours",
                    "F1, paper", "run"], rows)
-    notes = [f"- shimmer {k}: {n}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))
-             if (n := _versus_minirocket(c[1]))]
-    return out + ([""] + notes if notes else [])
+    return out + _minirocket_notes(cells, _shimmer)
+
+
+def _shimmer(key) -> str:
+    return f"shimmer {key}"
 
 
 def table3(runs: list[Run]) -> list[str]:
     cells = _cells(runs, "mmact", key=lambda r: (r.param("mmact.split.name"), r.param("mmact.sensor.device")))
-    out = ["## Table 3: MMAct, F1 (%)", ""]
-    if cells:
-        out += [f"- {k[0]}, {k[1]}: {_setup(*c)}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))]
-    else:
-        out.append("No run on MMAct yet (n/a).")
-    out.append("")
+    out = _setups("## Table 3: MMAct, F1 (%)", cells, _split_device, "No run on MMAct yet (n/a).")
     rows = []
     for device in ("phone", "watch"):
         for model, label in (("student", "Student baseline"), ("vskd", "VSKD model"),
@@ -348,9 +359,11 @@ def table3(runs: list[Run]) -> list[str]:
         rows.append(row)
     out += _table(["method", "testing modality", "cross subject, ours", "cross subject, paper",
                    "cross session, ours", "cross session, paper"], rows)
-    notes = [f"- {k[0]}, {k[1]}: {n}" for k, c in sorted(cells.items(), key=lambda kv: str(kv[0]))
-             if (n := _versus_minirocket(c[1]))]
-    return out + ([""] + notes if notes else [])
+    return out + _minirocket_notes(cells, _split_device)
+
+
+def _split_device(key) -> str:
+    return f"{key[0]}, {key[1]}"
 
 
 def table4(runs: list[Run], dataset: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,18 @@ import torch
 import torch.nn as nn
 
 from vskd.augment import AugmentedGAFDataset, is_identity
+from vskd.checkpoints import save_checkpoint, seed_checkpoints, seeds_folder
 from vskd.gaf import GAFDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
+from vskd.live import open_live
+from vskd.loaders import make_loader, validation_metrics
+from vskd.loop import FitResult, Training, cross_entropy_step, make_scheduler, run_summary
 from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
 from vskd.models.student import GAFStudent, load_pretrained
+from vskd.resume import ResumeFile
+from vskd.runtime import seed_everything, stage_runtime
 from vskd.teacher_outputs import PairedDataset, TeacherOutputs
-from vskd.training import (FitResult, ResumeFile, cross_entropy_step, fit, make_loader, open_live,
-                           make_scheduler, run_summary, save_checkpoint, seed_checkpoints, seeds_folder,
-                           seed_everything, start_runtime, stop_runtime, validation_metrics)
 
 
 class _FeaturesAndLogits(nn.Module):
@@ -80,25 +84,35 @@ def train_student(gaf_path, model_path, live_dir, *, cfg: dict, feature_dim: int
     every training seed. ``live_dir`` None: no per-epoch curves. ``resume_name``: (model path
     beside which, stage name) of the resume file (default: beside ``model_path``, named after
     the stage); ``keep_resume``: leave it after success (:func:`train_seeds` deletes them)."""
-    distill = loss is not None
-    if distill and teacher_path is None:
+    if loss is not None and teacher_path is None:
         raise ValueError("distillation needs the teacher outputs file")
-    rt = start_runtime(runtime)
-    try:
-        summary = _train(rt, gaf_path, model_path, live_dir, cfg=cfg, feature_dim=feature_dim,
-                         split_cfg=split_cfg, seed=seed, loss=loss, teacher_path=teacher_path,
-                         split_seed=seed if split_seed is None else split_seed,
-                         resume_name=resume_name, keep_resume=keep_resume)
-        rt.barrier()  # the other processes wait until rank 0 has written the model
-    finally:
-        stop_runtime(rt)
-    return summary
+    with stage_runtime(runtime) as rt:
+        run = prepare_student(rt, gaf_path, model_path, cfg=cfg, feature_dim=feature_dim, split_cfg=split_cfg,
+                              seed=seed, loss=loss, teacher_path=teacher_path,
+                              split_seed=seed if split_seed is None else split_seed, resume_name=resume_name)
+        return run_student(run, model_path, live_dir, keep_resume=keep_resume)
 
 
-def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, seed, loss,
-           teacher_path, split_seed, resume_name, keep_resume) -> dict:
+@dataclass
+class StudentRun:
+    """The student or distill stage's objects, built by :func:`prepare_student`, run by
+    :func:`run_student`."""
+
+    training: Training        # what fit trains: model, step, loaders, optimiser, schedule, seed
+    loss: WeightedSum | None  # the distillation loss (None: the baseline, cross-entropy only)
+    class_names: list
+    split: dict               # part -> rows of the GAF store
+    train_rows: np.ndarray    # the training rows trained on (without samples lacking teacher output)
+    extra: dict               # what the stage's summary line adds (trust, semantic reference, ...)
+
+
+def prepare_student(rt, gaf_path, model_path, *, cfg, feature_dim, split_cfg, seed, loss=None, teacher_path=None,
+                    split_seed=None, resume_name=None) -> StudentRun:
+    """Seed, read the split, build the student, its loaders, step, optimiser, schedule and
+    resume file: everything before the first epoch. With ``loss``, against the teacher outputs
+    of ``teacher_path``: the distill stage's (``loss`` is scaled by ``distill.trust`` here)."""
     distill = loss is not None
-    stage = "distill" if distill else "student"
+    split_seed = seed if split_seed is None else split_seed
     seed_everything(seed)
     with open_store(gaf_path, "gaf") as h5:
         index = read_index(h5)
@@ -106,50 +120,13 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, split_seed)
     model = build_student(len(class_names), feature_dim, cfg, verbose=rt.is_main)
     maps = distill and "at" in loss.terms  # attention transfer reads layer activations
-
-    train_rows, extra = split["train"], {}
+    train_rows, extra, teacher = split["train"], {}, None
     if distill:
-        teacher = TeacherOutputs(teacher_path)
-        if teacher.features.shape[1] != feature_dim:
-            raise ValueError(f"{teacher_path}: teacher features have {teacher.features.shape[1]} "
-                             f"dimensions but teacher.feature_dim is {feature_dim}; rerun the teacher stage")
-        # Samples the teacher stage skipped (runtime.on_bad_sample: skip) have no teacher
-        # output: they are left out here and counted. Any other missing id is an error.
-        no_output = np.array([index["ids"][r] not in teacher.row_of and index["ids"][r] in teacher.skipped
-                              for r in train_rows], dtype=bool)
-        if no_output.any():
-            extra["no_teacher_output"] = id_listing(index["ids"][train_rows[no_output]])
-            train_rows = train_rows[~no_output]
-        extra.update(_apply_trust(loss, teacher, index, train_rows, len(class_names)))
-        # distill.semantic_scale: teacher divides L_S by the training features' mean squared norm
-        semantic = loss.terms["semantic"] if "semantic" in loss.terms else None
-        if isinstance(semantic, SemanticLoss) and semantic.normalise:
-            rows = [teacher.row_of[i] for i in index["ids"][train_rows]]
-            extra["semantic_reference"] = round(semantic.fit_reference(teacher.features[rows]), 6)
-    augment = cfg.get("augment")  # student.augment: re-encoded from the raw series each epoch
-    train_set = (GAFDataset(gaf_path, train_rows) if is_identity(augment)
-                 else AugmentedGAFDataset(gaf_path, train_rows, augment, seed))
-    if distill:
-        train_set = PairedDataset(train_set, index["ids"], teacher, attention=maps)
-    workers = int(cfg.get("num_workers", 0))
-    # drop_last: a batch of one has no pairs for the relational losses, nor BatchNorm statistics.
-    train_loader = make_loader(train_set, rt.local_batch(cfg["batch_size"], "student.batch_size"),
-                               shuffle=True, seed=seed, num_workers=workers, drop_last=True, runtime=rt)
-    val_loader = make_loader(GAFDataset(gaf_path, split["val"]), cfg["batch_size"], shuffle=False,
-                             seed=seed, num_workers=workers, runtime=rt)
+        teacher, train_rows, extra = _against_teacher(loss, teacher_path, feature_dim, index, train_rows,
+                                                      len(class_names))
+    train_loader, val_loader = _loaders(rt, gaf_path, cfg, seed, train_rows, split["val"], index, teacher, maps)
     net = rt.wrap(_FeaturesAndLogits(model, maps) if distill else model)
-
-    ce_step = cross_entropy_step(net)
-
-    def step(batch):
-        if distill:
-            x, y, t_logits, t_feature, *t_maps, _ = batch
-            h, logits, *s_maps = net(x)
-            total, terms = loss(distill_inputs(loss, student_logits=logits, student_feature=h,
-                                               teacher_logits=t_logits, teacher_feature=t_feature,
-                                               target=y, student_maps=s_maps, teacher_maps=t_maps))
-            return total, terms, logits.detach(), y
-        return ce_step(batch)
+    step = _distill_step(net, loss) if distill else cross_entropy_step(net)
 
     def evaluate():
         return validation_metrics(model, val_loader, index["labels"], device=rt.device)
@@ -158,27 +135,87 @@ def _train(rt, gaf_path, model_path, live_dir, *, cfg, feature_dim, split_cfg, s
     resume = None
     if rt.resume:
         inputs = [gaf_path] + ([teacher_path] if distill else [])
-        resume = ResumeFile(*(resume_name or (model_path, stage)), {
+        resume = ResumeFile(*(resume_name or (model_path, "distill" if distill else "student")), {
             "cfg": cfg, "feature_dim": feature_dim, "split": split_cfg, "seed": seed,
             "split_seed": split_seed,
             "loss": _loss_config(loss) if distill else None, "inputs": ResumeFile.file_identity(*inputs),
         }, rt)
+    training = Training(model, step, evaluate, train_loader, optimizer, cfg["epochs"], selection=cfg["selection"],
+                        scheduler=make_scheduler(optimizer, cfg), desc="distill" if distill else "student",
+                        seed=seed, runtime=rt, resume=resume)
+    return StudentRun(training, loss, class_names, split, train_rows, extra)
+
+
+def _against_teacher(loss: WeightedSum, teacher_path, feature_dim: int, index: dict, train_rows, num_classes: int):
+    """The stored teacher outputs, the training rows that have one, and the summary's notes;
+    ``loss`` scaled by ``distill.trust`` and its semantic term given its reference scale."""
+    extra = {}
+    teacher = TeacherOutputs(teacher_path)
+    if teacher.features.shape[1] != feature_dim:
+        raise ValueError(f"{teacher_path}: teacher features have {teacher.features.shape[1]} "
+                         f"dimensions but teacher.feature_dim is {feature_dim}; rerun the teacher stage")
+    # Samples the teacher stage skipped (runtime.on_bad_sample: skip) have no teacher
+    # output: they are left out here and counted. Any other missing id is an error.
+    no_output = np.array([index["ids"][r] not in teacher.row_of and index["ids"][r] in teacher.skipped
+                          for r in train_rows], dtype=bool)
+    if no_output.any():
+        extra["no_teacher_output"] = id_listing(index["ids"][train_rows[no_output]])
+        train_rows = train_rows[~no_output]
+    extra.update(_apply_trust(loss, teacher, index, train_rows, num_classes))
+    # distill.semantic_scale: teacher divides L_S by the training features' mean squared norm
+    semantic = loss.terms["semantic"] if "semantic" in loss.terms else None
+    if isinstance(semantic, SemanticLoss) and semantic.normalise:
+        rows = [teacher.row_of[i] for i in index["ids"][train_rows]]
+        extra["semantic_reference"] = round(semantic.fit_reference(teacher.features[rows]), 6)
+    return teacher, train_rows, extra
+
+
+def _loaders(rt, gaf_path, cfg: dict, seed: int, train_rows, val_rows, index: dict, teacher, maps: bool):
+    """The training loader (augmented with ``student.augment``; with ``teacher``, each sample
+    paired with its stored outputs) and the validation loader."""
+    augment = cfg.get("augment")  # student.augment: re-encoded from the raw series each epoch
+    train_set = (GAFDataset(gaf_path, train_rows) if is_identity(augment)
+                 else AugmentedGAFDataset(gaf_path, train_rows, augment, seed))
+    if teacher is not None:
+        train_set = PairedDataset(train_set, index["ids"], teacher, attention=maps)
+    workers = int(cfg.get("num_workers", 0))
+    # drop_last: a batch of one has no pairs for the relational losses, nor BatchNorm statistics.
+    train_loader = make_loader(train_set, rt.local_batch(cfg["batch_size"], "student.batch_size"),
+                               shuffle=True, seed=seed, num_workers=workers, drop_last=True, runtime=rt)
+    val_loader = make_loader(GAFDataset(gaf_path, val_rows), cfg["batch_size"], shuffle=False,
+                             seed=seed, num_workers=workers, runtime=rt)
+    return train_loader, val_loader
+
+
+def _distill_step(net: nn.Module, loss: WeightedSum):
+    """The distill stage's ``step``: batches (x, y, teacher logits, teacher feature, *maps, row)."""
+    def step(batch):
+        x, y, t_logits, t_feature, *t_maps, _ = batch
+        h, logits, *s_maps = net(x)
+        total, terms = loss(distill_inputs(loss, student_logits=logits, student_feature=h,
+                                           teacher_logits=t_logits, teacher_feature=t_feature,
+                                           target=y, student_maps=s_maps, teacher_maps=t_maps))
+        return total, terms, logits.detach(), y
+    return step
+
+
+def run_student(run: StudentRun, model_path, live_dir, keep_resume: bool = False) -> dict:
+    """Train (curves in ``live_dir``; None: none), then on rank 0 write the model to
+    ``model_path``; the stage's summary. ``keep_resume``: leave the resume file."""
+    rt, training, distill = run.training.runtime, run.training, run.loss is not None
     with (open_live(live_dir, rt) if live_dir is not None else nullcontext(None)) as live:
-        result: FitResult = fit(model, step, evaluate, train_loader, optimizer, cfg["epochs"], live,
-                                selection=cfg["selection"], scheduler=make_scheduler(optimizer, cfg),
-                                desc=stage, seed=seed, runtime=rt,
-                                resume=resume)
+        result: FitResult = training.fit(live)
     if rt.is_main:
         save_checkpoint(model_path, kind="gaf_student",
-                        config=model.config(),
-                        state_dict=result.state_dict, class_names=class_names, epoch=result.epoch,
-                        selection=result.selection, loss_weights=loss.weights if distill else {"ce": 1.0})
-        if resume is not None and not keep_resume:
-            resume.finish()
+                        config=training.model.config(),
+                        state_dict=result.state_dict, class_names=run.class_names, epoch=result.epoch,
+                        selection=result.selection, loss_weights=run.loss.weights if distill else {"ce": 1.0})
+        if training.resume is not None and not keep_resume:
+            training.resume.finish()
     if distill:
-        extra.update(_warn_if_ce_stuck(result.history, len(class_names)))
-    return run_summary(result, rt, train=len(train_rows), val=len(split["val"]),
-                       test=len(split["test"]), **extra)
+        run.extra.update(_warn_if_ce_stuck(result.history, len(run.class_names)))
+    return run_summary(result, rt, train=len(run.train_rows), val=len(run.split["val"]),
+                       test=len(run.split["test"]), **run.extra)
 
 
 def _apply_trust(loss: WeightedSum, teacher: TeacherOutputs, index: dict, rows, num_classes: int) -> dict:
@@ -211,7 +248,7 @@ def train_seeds(gaf_path, model_path, live_dir, *, seeds: list[int], split_seed:
     """One student per training seed in ``seeds`` (params.yaml ``seeds``), the same split.
 
     The first seed's model is ``model_path`` (with the per-epoch curves in ``live_dir``), the
-    others go to ``<stem>_seeds/<stem>_s<seed>.pt`` (:func:`vskd.training.seed_checkpoints`);
+    others go to ``<stem>_seeds/<stem>_s<seed>.pt`` (:func:`vskd.checkpoints.seed_checkpoints`);
     nothing else differs between them (``split_seed``, params.yaml ``seed``, carves the same
     validation subset for all). Resume files stay beside ``model_path`` until every seed is
     written, so a stage interrupted at its third seed continues there; a checkpoint left in the

@@ -10,7 +10,9 @@ leave them as fixed affine maps.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -19,13 +21,16 @@ import torch
 from vskd import teacher_outputs
 from vskd.attention import TEACHER_BLOCKS
 from vskd.badsamples import SKIP_HINT, BadSamples
+from vskd.checkpoints import save_checkpoint
 from vskd.frames import ClipDataset
 from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
+from vskd.live import open_live
+from vskd.loaders import make_loader, predict, validation_metrics
+from vskd.loop import FitResult, Training, cross_entropy_step, make_scheduler, run_summary
 from vskd.models.trn import TRNTeacher
-from vskd.training import (ResumeFile, cross_entropy_step, fit, make_loader, make_scheduler, open_live, predict,
-                           run_summary, save_checkpoint, seed_everything, start_runtime, stop_runtime,
-                           validation_metrics)
+from vskd.resume import ResumeFile
+from vskd.runtime import seed_everything, stage_runtime
 
 
 def _check_lengths(frames_path: Path, h5: h5py.File, ids, segments: int,
@@ -75,18 +80,25 @@ def train_teacher(frames_path, model_path, outputs_path, live_dir, *, cfg: dict,
                   split_cfg: dict, seed: int, runtime: dict | None = None) -> dict:
     """``runtime``: params.yaml's ``runtime`` block (device, resume, on_bad_sample; DDP under
     torchrun)."""
-    rt = start_runtime(runtime)
-    try:
-        summary = _train(rt, frames_path, model_path, outputs_path, live_dir, cfg=cfg,
-                         segments=segments, split_cfg=split_cfg, seed=seed,
-                         on_bad_sample=(runtime or {}).get("on_bad_sample", "error"))
-        rt.barrier()  # the other processes wait until rank 0 has written the outputs
-    finally:
-        stop_runtime(rt)
-    return summary
+    with stage_runtime(runtime) as rt:
+        run = prepare_teacher(rt, frames_path, model_path, cfg=cfg, segments=segments, split_cfg=split_cfg,
+                              seed=seed, on_bad_sample=(runtime or {}).get("on_bad_sample", "error"))
+        return run_teacher(run, live_dir, model_path, outputs_path)
 
 
-def _teacher_split(frames_path: Path, segments: int, split_cfg: dict, seed: int, on_bad_sample: str):
+@dataclass
+class TeacherData:
+    """What the teacher trains and stores outputs for, from the frames store."""
+
+    index: dict
+    class_names: list
+    skipped: dict         # id -> reason of every sample without teacher output
+    short: dict           # id -> reason of the videos too short for the segments (this stage's skips)
+    split: dict           # part -> rows, without the short videos
+    usable: np.ndarray    # per index row: not too short
+
+
+def _teacher_split(frames_path: Path, segments: int, split_cfg: dict, seed: int, on_bad_sample: str) -> TeacherData:
     """The frames store's index and classes, the split without unusable videos, and the
     samples left without teacher output (skipped by the frames stage, or too short)."""
     with open_store(frames_path, "frames") as h5:
@@ -99,7 +111,7 @@ def _teacher_split(frames_path: Path, segments: int, split_cfg: dict, seed: int,
     split = make_split(index["subjects"], index["trials"], index["labels"], split_cfg, seed)
     usable = ~np.isin(index["ids"], list(short))
     split = {part: rows[usable[rows]] for part, rows in split.items()}
-    return index, class_names, {**skipped, **short}, short, split, usable
+    return TeacherData(index, class_names, {**skipped, **short}, short, split, usable)
 
 
 def _optimizer(model: TRNTeacher, cfg: dict) -> torch.optim.Optimizer:
@@ -112,13 +124,25 @@ def _optimizer(model: TRNTeacher, cfg: dict) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
-def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments, split_cfg, seed,
-           on_bad_sample) -> dict:
+@dataclass
+class TeacherRun:
+    """The teacher stage's objects, built by :func:`prepare_teacher`, run by :func:`run_teacher`."""
+
+    training: Training    # what fit trains: model, step, loaders, optimiser, schedule, seed
+    data: TeacherData
+    clips: Callable       # (rows, train) -> ClipDataset of those rows
+    cfg: dict
+    segments: int
+    on_bad_sample: str
+
+
+def prepare_teacher(rt, frames_path, model_path, *, cfg, segments, split_cfg, seed, on_bad_sample) -> TeacherRun:
+    """Seed, read the split, build the TRN, its loaders, optimiser, schedule and resume file:
+    everything before the first epoch (``model_path``: where the resume file goes)."""
     frames_path = Path(frames_path)
     seed_everything(seed)
-    index, class_names, skipped, short, split, usable = _teacher_split(frames_path, segments, split_cfg, seed,
-                                                                       on_bad_sample)
-    model = build_teacher(len(class_names), segments, cfg, seed)
+    data = _teacher_split(frames_path, segments, split_cfg, seed, on_bad_sample)
+    model = build_teacher(len(data.class_names), segments, cfg, seed)
     if cfg.get("pretrained"):
         from vskd.models.bninception import load_bninception_weights
 
@@ -131,10 +155,10 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
                            scales=cfg["scales"], flip=cfg["flip"], seed=seed)
 
     workers = int(cfg.get("num_workers", 0))
-    train_loader = make_loader(clips(split["train"], True),
+    train_loader = make_loader(clips(data.split["train"], True),
                                rt.local_batch(cfg["batch_size"], "teacher.batch_size"), shuffle=True,
                                seed=seed, num_workers=workers, drop_last=True, runtime=rt)
-    val_loader = make_loader(clips(split["val"], False), cfg["batch_size"], shuffle=False,
+    val_loader = make_loader(clips(data.split["val"], False), cfg["batch_size"], shuffle=False,
                              seed=seed, num_workers=workers, runtime=rt)
     net = rt.wrap(model)
     optimizer = _optimizer(model, cfg)
@@ -143,33 +167,40 @@ def _train(rt, frames_path, model_path, outputs_path, live_dir, *, cfg, segments
         resume = ResumeFile(model_path, "teacher", {
             "cfg": cfg, "segments": segments, "split": split_cfg, "seed": seed,
             "on_bad_sample": on_bad_sample, "inputs": ResumeFile.file_identity(frames_path)}, rt)
+    training = Training(model, cross_entropy_step(net),
+                        lambda: validation_metrics(model, val_loader, data.index["labels"], device=rt.device),
+                        train_loader, optimizer, cfg["epochs"], selection=cfg["selection"],
+                        scheduler=make_scheduler(optimizer, cfg), max_grad_norm=cfg.get("clip_grad_norm"),
+                        desc="teacher", seed=seed, runtime=rt, resume=resume,
+                        generators=(model.consensus.generator,))
+    return TeacherRun(training, data, clips, cfg, segments, on_bad_sample)
+
+
+def run_teacher(run: TeacherRun, live_dir, model_path, outputs_path) -> dict:
+    """Train (curves in ``live_dir``), then on rank 0 write the model and the outputs of every
+    sample; the stage's summary, with the teacher's health."""
+    rt, data = run.training.runtime, run.data
     with open_live(live_dir, rt) as live:
-        result = fit(model, cross_entropy_step(net),
-                     lambda: validation_metrics(model, val_loader, index["labels"], device=rt.device),
-                     train_loader, optimizer, cfg["epochs"], live, selection=cfg["selection"],
-                     scheduler=make_scheduler(optimizer, cfg), max_grad_norm=cfg.get("clip_grad_norm"),
-                     desc="teacher", seed=seed, runtime=rt, resume=resume,
-                     generators=(model.consensus.generator,))
-    skip_note = {"skipped": id_listing(list(short))} if on_bad_sample == "skip" else {}
-    summary = run_summary(result, rt, train=len(split["train"]), val=len(split["val"]),
-                          test=len(split["test"]), **skip_note)
+        result = run.training.fit(live)
+    skip_note = {"skipped": id_listing(list(data.short))} if run.on_bad_sample == "skip" else {}
+    summary = run_summary(result, rt, train=len(data.split["train"]), val=len(data.split["val"]),
+                          test=len(data.split["test"]), **skip_note)
     if not rt.is_main:
         return summary
-    model.load_state_dict(result.state_dict)
-    health = _store_outputs(model, result, clips, np.flatnonzero(usable), index, class_names, skipped, split,
-                            cfg=cfg, segments=segments, seed=seed, rt=rt, model_path=model_path,
-                            outputs_path=outputs_path)
-    if resume is not None:
-        resume.finish()
+    run.training.model.load_state_dict(result.state_dict)
+    health = _store_outputs(run, result, model_path=model_path, outputs_path=outputs_path)
+    if run.training.resume is not None:
+        run.training.resume.finish()
     return {**summary, **health}
 
 
-def _store_outputs(model, result, clips, all_rows, index, class_names, skipped, split, *, cfg, segments, seed,
-                   rt, model_path, outputs_path) -> dict:
+def _store_outputs(run: TeacherRun, result: FitResult, *, model_path, outputs_path) -> dict:
     """Outputs for every sample (train, val and test), deterministic: centre segments, centre
     crop, the relation module's fixed evaluation. Rank 0 alone. Returns the teacher's health."""
+    model, data, cfg, rt = run.training.model, run.data, run.cfg, run.training.runtime
+    all_rows, index, class_names = np.flatnonzero(data.usable), data.index, data.class_names
     model.eval()
-    loader = make_loader(clips(all_rows, False), cfg["batch_size"], shuffle=False, seed=seed,
+    loader = make_loader(run.clips(all_rows, False), cfg["batch_size"], shuffle=False, seed=run.training.seed,
                          num_workers=int(cfg.get("num_workers", 0)), runtime=rt)
 
     def forward(batch):
@@ -179,7 +210,7 @@ def _store_outputs(model, result, clips, all_rows, index, class_names, skipped, 
 
     (logits, features, *maps), rows = predict(forward, loader, desc="teacher outputs", device=rt.device)
     assert np.array_equal(rows, all_rows)
-    config = {"num_classes": len(class_names), "num_segments": segments,
+    config = {"num_classes": len(class_names), "num_segments": run.segments,
               "img_feature_dim": cfg["feature_dim"], "dropout": cfg["dropout"]}
     save_checkpoint(model_path, kind="trn_teacher", config=config, state_dict=result.state_dict,
                     class_names=class_names, epoch=result.epoch, selection=result.selection,
@@ -187,8 +218,8 @@ def _store_outputs(model, result, clips, all_rows, index, class_names, skipped, 
     teacher_outputs.write(outputs_path, {k: index[k][all_rows] for k in ("ids", "labels", "subjects", "trials")},
                           logits, features, attention=dict(zip(TEACHER_BLOCKS, maps)),
                           class_names=class_names, selection=result.selection,
-                          epoch=result.epoch, skipped=skipped)
-    health = teacher_health(logits, features, index["labels"][all_rows], np.isin(all_rows, split["train"]))
+                          epoch=result.epoch, skipped=data.skipped)
+    health = teacher_health(logits, features, index["labels"][all_rows], np.isin(all_rows, data.split["train"]))
     warn_if_weak(health, len(class_names))
     return health
 

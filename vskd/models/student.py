@@ -43,12 +43,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from vskd.choices import INPUT_NORMS, STUDENT_ARCHS, TORCHVISION, weights_names
 from vskd.params import ParamsError
 
-ARCHS = ("resnet18", "vgg16")
-INPUT_NORMS = ("none", "imagenet")
-# torchvision's model and weights enum behind each arch (student.pretrained: a name of the enum)
-TORCHVISION = {"resnet18": ("resnet18", "ResNet18_Weights"), "vgg16": ("vgg16_bn", "VGG16_BN_Weights")}
 # The ImageNet classifier of a torchvision file, which the student replaces by fc0 + fc1: never loaded
 DISCARDED_HEAD = {"resnet18": "fc.", "vgg16": "classifier."}
 # torchvision's ImageNet normalisation (the weights' transforms(): ToTensor's [0, 1], then these)
@@ -70,7 +67,7 @@ def _backbone(arch: str) -> tuple[nn.Module, int]:
         backbone.avgpool = nn.AdaptiveAvgPool2d(1)
         backbone.classifier = nn.Identity()
         return backbone, 512
-    raise ValueError(f"unknown student arch {arch!r}; known: {', '.join(ARCHS)}")
+    raise ValueError(f"unknown student arch {arch!r}; known: {', '.join(STUDENT_ARCHS)}")
 
 
 class ImageNetNorm(nn.Module):
@@ -143,12 +140,6 @@ class GAFStudent(nn.Module):
 
 
 # --- ImageNet initialisation (params student.pretrained) --------------------------------------
-
-def weights_names(arch: str) -> tuple[str, ...]:
-    """The torchvision weights names ``student.pretrained`` accepts for ``arch`` (and DEFAULT)."""
-    enum = getattr(torchvision.models, TORCHVISION[arch][1])
-    return ("DEFAULT", *(w.name for w in enum))
-
 
 def load_pretrained(model: GAFStudent, spec: str) -> str:
     """Fill ``model.backbone`` with ImageNet weights; fc0 and fc1 keep their fresh initialisation.
