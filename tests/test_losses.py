@@ -322,6 +322,8 @@ def test_trust_scales_every_term_but_cross_entropy():
     assert loss.trust == "teacher_accuracy"
     loss.scale_distillation(0.5)
     assert loss.weights == {"ce": 1.0, "kd": 0.25, "rkd_distance": 1.0, "rkd_angle": 0.5, "semantic": 0.5}
+    loss.scale_distillation(0.5)  # each seed sets the factor again: it replaces, never compounds
+    assert loss.weights == {"ce": 1.0, "kd": 0.25, "rkd_distance": 1.0, "rkd_angle": 0.5, "semantic": 0.5}
     loss.scale_distillation(0.0)  # a teacher at chance: CE alone, the other terms not computed
     s_logits, t_logits = torch.randn(4, 3), torch.randn(4, 3)
     s_feat, t_feat, y = torch.randn(4, 5), torch.randn(4, 5), torch.tensor([0, 1, 2, 0])

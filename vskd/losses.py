@@ -208,12 +208,15 @@ class WeightedSum(nn.Module):
         if trust not in TRUST:
             raise ValueError(f"trust must be one of {TRUST}, got {trust!r}")
         self.weights = {name: float(w) for name, (w, _) in terms.items()}
+        self.configured = dict(self.weights)  # as params.yaml set them, before any trust factor
         self.terms = nn.ModuleDict({name: module for name, (_, module) in terms.items()})
         self.trust = trust
 
     def scale_distillation(self, factor: float) -> None:
-        """Multiply every term but the cross-entropy by ``factor`` (``distill.trust``)."""
-        self.weights = {name: w if name == "ce" else w * factor for name, w in self.weights.items()}
+        """Every term but the cross-entropy at its configured weight times ``factor``
+        (``distill.trust``). It replaces, not compounds, an earlier factor: one loss object
+        serves every training seed, and each seed sets its own teacher's factor."""
+        self.weights = {name: w if name == "ce" else w * factor for name, w in self.configured.items()}
 
     def forward(self, inputs: dict[str, tuple]):
         total, values = 0.0, {}
