@@ -71,7 +71,6 @@ def _add_dev(commands) -> None:
                     "and distilled students and MiniRocket per seed; print accuracy per fold, mean +- std "
                     "over folds and the paired tests pooled over every held-out trial.")
     d.add_argument("--dataset", default="utd_mhad", help="a dataset block of params.yaml (default utd_mhad)")
-    d.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
     d.add_argument("--subjects", default="1,3,5,7",
                    help="the development subjects, one fold each (default 1,3,5,7: never 2/4/6/8, the "
                         "cross-subject test subjects)")
@@ -79,8 +78,13 @@ def _add_dev(commands) -> None:
     d.add_argument("--seeds", help="training seeds, comma-separated (default: params.yaml seeds)")
     d.add_argument("--work", default="data/dev", help="stores and fold models go here (default data/dev)")
     d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json)")
-    d.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a params.yaml value for this run (as dvc exp run -S), repeatable")
+    _add_overrides(d, "override a params.yaml value for this run (as dvc exp run -S), repeatable")
+
+
+def _add_overrides(parser, help_text: str) -> None:
+    """``--params FILE`` and repeatable ``-S KEY=VALUE``, as dvc exp run takes them."""
+    parser.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help=help_text)
 
 
 def _add_preset(commands) -> None:
@@ -92,12 +96,10 @@ def _add_preset(commands) -> None:
                     "(vskd/presets/<table>.yaml on top of paper.yaml), validates every run's params, "
                     "then runs them in turn (or queues or prints them).")
     p.add_argument("table", choices=[n for n in preset_names() if n != "paper"], help="the table to reproduce")
-    p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a further override for every run (a dataset's local copy, a weights file, "
-                        "seeds), repeatable")
+    _add_overrides(p, "a further override for every run (a dataset's local copy, a weights file, seeds), "
+                      "repeatable")
     p.add_argument("--queue", action="store_true", help="queue the experiments (then: dvc queue start)")
     p.add_argument("--dry-run", action="store_true", help="check and print the commands, run nothing")
-    p.add_argument("--params", default="params.yaml", help="params file (default ./params.yaml)")
 
 
 def _ints(text: str | None) -> list[int] | None:
