@@ -12,6 +12,36 @@ import argparse
 import sys
 
 
+# Each sub-command's one-line help and its description (python -m vskd COMMAND --help).
+COMMANDS = {
+    "predict": (
+        "classify an accelerometer recording with the exported or a trained student",
+        "Classify a .mat (UTD-MHAD d_iner) or .csv (x,y,z in g; optional t in s) recording. "
+        "A recording no longer than the window gives one prediction; a longer one, one "
+        "prediction per sliding window."),
+    "report": (
+        "render the paper's Tables 1-4 as Markdown from the DVC experiments",
+        "Reads `dvc exp show --json` (the workspace and every finished experiment) and "
+        "renders Tables 1-4 in the paper's shape, the paper's numbers beside ours, the "
+        "MiniRocket reference row in each, n/a where no experiment has run."),
+    "dev": (
+        "the development protocol: leave-one-subject-out inside the development subjects",
+        "For each development subject: train the teacher on the others, then the baseline "
+        "and distilled students and MiniRocket per seed; print accuracy per fold, mean +- std "
+        "over folds and the paired tests pooled over every held-out trial."),
+    "preset": (
+        "reproduce one of the paper's tables at its scale: dvc exp run per row family",
+        "Builds the `dvc exp run -n NAME -S ...` commands of a committed preset "
+        "(vskd/presets/<table>.yaml on top of paper.yaml), validates every run's params, "
+        "then runs them in turn (or queues or prints them)."),
+}
+
+
+def _command(commands, name: str) -> argparse.ArgumentParser:
+    help_text, description = COMMANDS[name]
+    return commands.add_parser(name, help=help_text, description=description)
+
+
 def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -28,11 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_predict(commands) -> None:
-    p = commands.add_parser(
-        "predict", help="classify an accelerometer recording with the exported or a trained student",
-        description="Classify a .mat (UTD-MHAD d_iner) or .csv (x,y,z in g; optional t in s) recording. "
-                    "A recording no longer than the window gives one prediction; a longer one, one "
-                    "prediction per sliding window.")
+    p = _command(commands, "predict")
     p.add_argument("model", help="the exported student (.onnx) or a GAF student checkpoint (.pt)")
     p.add_argument("file", help="recording: .mat (UTD-MHAD d_iner) or .csv")
     p.add_argument("--window", type=_positive, metavar="SECONDS",
@@ -50,11 +76,7 @@ def _add_predict(commands) -> None:
 
 
 def _add_report(commands) -> None:
-    r = commands.add_parser(
-        "report", help="render the paper's Tables 1-4 as Markdown from the DVC experiments",
-        description="Reads `dvc exp show --json` (the workspace and every finished experiment) and "
-                    "renders Tables 1-4 in the paper's shape, the paper's numbers beside ours, the "
-                    "MiniRocket reference row in each, n/a where no experiment has run.")
+    r = _command(commands, "report")
     r.add_argument("--from-json", metavar="FILE",
                    help="read this saved `dvc exp show --json` output instead of running dvc")
     r.add_argument("--out", metavar="FILE", help="write the Markdown here (default: standard output)")
@@ -65,11 +87,7 @@ def _add_report(commands) -> None:
 
 
 def _add_dev(commands) -> None:
-    d = commands.add_parser(
-        "dev", help="the development protocol: leave-one-subject-out inside the development subjects",
-        description="For each development subject: train the teacher on the others, then the baseline "
-                    "and distilled students and MiniRocket per seed; print accuracy per fold, mean +- std "
-                    "over folds and the paired tests pooled over every held-out trial.")
+    d = _command(commands, "dev")
     d.add_argument("--dataset", default="utd_mhad", help="a dataset block of params.yaml (default utd_mhad)")
     d.add_argument("--subjects", default="1,3,5,7",
                    help="the development subjects, one fold each (default 1,3,5,7: never 2/4/6/8, the "
@@ -90,11 +108,7 @@ def _add_overrides(parser, help_text: str) -> None:
 def _add_preset(commands) -> None:
     from vskd.preset import preset_names
 
-    p = commands.add_parser(
-        "preset", help="reproduce one of the paper's tables at its scale: dvc exp run per row family",
-        description="Builds the `dvc exp run -n NAME -S ...` commands of a committed preset "
-                    "(vskd/presets/<table>.yaml on top of paper.yaml), validates every run's params, "
-                    "then runs them in turn (or queues or prints them).")
+    p = _command(commands, "preset")
     p.add_argument("table", choices=[n for n in preset_names() if n != "paper"], help="the table to reproduce")
     _add_overrides(p, "a further override for every run (a dataset's local copy, a weights file, seeds), "
                       "repeatable")
