@@ -96,28 +96,12 @@ class Workspace:
     name: str
     block: dict
 
-    def p(self, rel: str) -> Path:
-        return self.root / rel
-
     @property
-    def raw(self) -> Path:
-        return self.p(f"data/{self.name}/raw")
+    def paths(self):
+        """The stage files of ``name`` under ``root`` (:func:`vskd.paths.stage_paths`)."""
+        from vskd.paths import stage_paths
 
-    @property
-    def frames(self) -> Path:
-        return self.p(f"data/{self.name}/frames.h5")
-
-    @property
-    def gaf(self) -> Path:
-        return self.p(f"data/{self.name}/gaf.h5")
-
-    @property
-    def teacher_pt(self) -> Path:
-        return self.p(f"models/{self.name}/teacher.pt")
-
-    @property
-    def teacher_outputs(self) -> Path:
-        return self.p(f"models/{self.name}/teacher_outputs.h5")
+        return stage_paths(self.name, self.root)
 
 
 def open_workspace(root: Path, params_path: Path, name: str | None) -> Workspace:
@@ -126,7 +110,8 @@ def open_workspace(root: Path, params_path: Path, name: str | None) -> Workspace
     params = load_params(params_path)
     name = name or params["datasets"][0]
     ws = Workspace(root, params_path, params, name, dataset_block(params, name, params_path))
-    missing = [str(p.relative_to(root)) for p in (ws.raw, ws.frames, ws.gaf, ws.teacher_pt, ws.teacher_outputs)
+    missing = [str(p.relative_to(root)) for p in (ws.paths.raw, ws.paths.frames, ws.paths.gaf, ws.paths.teacher,
+                                                          ws.paths.teacher_outputs)
                if not p.exists()]
     if missing:
         raise SystemExit(f"benchmarks: missing {', '.join(missing)} in {root}: run `dvc repro teacher@{name} "

@@ -35,17 +35,17 @@ def bench_distill(ctx: Context, rounds: int) -> list[Row]:
     ws = ctx.ws
     training = ctx.training("distill")
     paired = training.train_loader.dataset
-    with h5py.File(ws.gaf, "r") as h5:
+    with h5py.File(ws.paths.gaf, "r") as h5:
         gaf_ids = read_index(h5)["ids"]
-    with h5py.File(ws.frames, "r") as h5:
+    with h5py.File(ws.paths.frames, "r") as h5:
         frame_ids = read_index(h5)["ids"]
     frame_row = {sid: i for i, sid in enumerate(frame_ids)}
     ids = gaf_ids[paired.gaf.rows]
-    ckpt = load_checkpoint(ws.teacher_pt, "teacher")
+    ckpt = load_checkpoint(ws.paths.teacher, "teacher")
     teacher = TRNTeacher(**ckpt["config"])
     teacher.load_state_dict(ckpt["state_dict"])
     teacher.to(training.device).eval()
-    clips = ClipDataset(ws.frames, np.array([frame_row[i] for i in ids]), ckpt["config"]["num_segments"],
+    clips = ClipDataset(ws.paths.frames, np.array([frame_row[i] for i in ids]), ckpt["config"]["num_segments"],
                         int(ckpt["input_size"]), train=False)
     loader = make_loader(_WithClips(paired, clips), training.train_loader.batch_size, shuffle=True,
                          seed=training.seed, num_workers=training.train_loader.num_workers, drop_last=True)

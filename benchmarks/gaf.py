@@ -25,7 +25,7 @@ def bench_gaf(ctx: Context, rounds: int) -> tuple[list[Row], list[Row]]:
     ws = ctx.ws
     size, method = int(ws.params["gaf"]["image_size"]), ws.params["gaf"]["method"]
     adapter = get_adapter(ws.name)
-    samples = [s for s in adapter.scan(ws.raw, ws.block) if s.sensor is not None]
+    samples = [s for s in adapter.scan(ws.paths.raw, ws.block) if s.sensor is not None]
     accs = [np.asarray(adapter.read_accelerometer(s.sensor, ws.block), dtype=np.float64) for s in samples]
     lengths = [len(a) for a in accs]
     pyts_at = {}

@@ -19,25 +19,24 @@ def build_training(ws: Workspace, stage: str) -> Training:
     """What ``stages/<stage>.py`` (teacher, student or distill) trains, on its first seed."""
     from vskd.losses import distill_loss
     from vskd.params import runtime_block
-    from vskd.paths import stage_paths
     from vskd.runtime import start_runtime
     from vskd.train_student import prepare_student
     from vskd.train_teacher import prepare_teacher
 
-    params, block, p = ws.params, ws.block, stage_paths(ws.name)
+    params, block, p = ws.params, ws.block, ws.paths
     runtime = runtime_block(params)
     rt = start_runtime({**runtime, "resume": False})  # no resume file: nothing is written
     if stage == "teacher":
-        return prepare_teacher(rt, ws.root / p.frames, ws.root / p.teacher, cfg=params["teacher"],
+        return prepare_teacher(rt, p.frames, p.teacher, cfg=params["teacher"],
                                segments=block["segments"], split_cfg=block["split"], seed=params["seed"],
                                on_bad_sample=runtime["on_bad_sample"]).training
     distill = stage == "distill"
     model = p.vskd if distill else p.student
-    return prepare_student(rt, ws.root / p.gaf, ws.root / model, cfg=params["student"],
+    return prepare_student(rt, p.gaf, model, cfg=params["student"],
                            feature_dim=params["teacher"]["feature_dim"], split_cfg=block["split"],
                            seed=params["seeds"][0], split_seed=params["seed"],
                            loss=distill_loss(params) if distill else None,
-                           teacher_path=ws.root / p.teacher_outputs if distill else None).training
+                           teacher_path=p.teacher_outputs if distill else None).training
 
 
 def train_step(training: Training, batch):
