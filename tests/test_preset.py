@@ -108,3 +108,11 @@ def test_cli_dry_run(capsys):
     assert out.count("dvc exp run -n table2-berkeley-h") == 6 and "-S berkeley_mhad.source=/d" in out
     assert main(["preset", "table2", "--dry-run", "--params", str(PARAMS)]) == 1
     assert "preset: error: preset table2: berkeley_mhad.source is empty" in capsys.readouterr().err
+
+
+def test_parse_overrides():
+    from vskd.preset import parse_overrides
+
+    assert parse_overrides(["a.b=1", "c=[1, 2]", " d =x", "e=/p/q"]) == {"a.b": 1, "c": [1, 2], "d": "x", "e": "/p/q"}
+    with pytest.raises(ParamsError, match="expected KEY=VALUE"):
+        parse_overrides(["teacher.epochs"])

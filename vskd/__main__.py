@@ -152,19 +152,11 @@ def report(args) -> int:
 
 
 def preset(args) -> int:
-    import yaml
-
     from vskd.params import ParamsError
-    from vskd.preset import run_preset
+    from vskd.preset import parse_overrides, run_preset
 
     try:
-        user = {}
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ParamsError(f"-S {item!r}: expected KEY=VALUE, e.g. -S utd_mhad.source=/data/UTD-MHAD")
-            user[key.strip()] = yaml.safe_load(value)
-        return run_preset(args.table, user, params_path=args.params, queue=args.queue, dry_run=args.dry_run)
+        return run_preset(args.table, parse_overrides(args.set), params_path=args.params, queue=args.queue, dry_run=args.dry_run)
     except ParamsError as exc:
         print(f"preset: error: {exc}", file=sys.stderr)
         return 1

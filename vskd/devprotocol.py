@@ -153,16 +153,12 @@ def summarise(name: str, folds: dict[int, dict], num_classes: int) -> dict:
 
 def load_with_overrides(params_path, overrides: list[str]) -> dict:
     """params.yaml with ``KEY=VALUE`` overrides (VALUE read as YAML), validated after them."""
-    import yaml
-
-    from vskd.params import ParamsError, set_dotted, validate
+    from vskd.params import set_dotted, validate
+    from vskd.preset import parse_overrides
 
     params = load_params(params_path)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ParamsError(f"-S {item!r}: expected KEY=VALUE, e.g. -S utd_mhad.video.source=skeleton")
-        set_dotted(params, key.strip(), yaml.safe_load(value))
+    for key, value in parse_overrides(overrides).items():
+        set_dotted(params, key, value)
     validate(params, params_path)
     return params
 

@@ -45,6 +45,17 @@ class Run:
         return ["dvc", "exp", "run", *(["--queue"] if queue else []), "-n", self.name, *sets]
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` (VALUE read as YAML) -> ``{KEY: value}``, as ``-S`` takes them."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"-S {item!r}: expected KEY=VALUE, e.g. -S utd_mhad.video.source=skeleton")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS.glob("*.yaml"))
 
