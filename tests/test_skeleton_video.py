@@ -11,7 +11,7 @@ import scipy.io
 from tests.conftest import SHARED
 from vskd.datasets import get_adapter
 from vskd.datasets.skeleton_video import (COLOURS, HEAD, HIP_C, L_FOOT, R_FOOT, R_HAND, SkeletonError,
-                                          depth_shade, draw_frames, image_coordinates, read_skeleton,
+                                          camera_view, depth_shade, draw_frames, image_coordinates, read_skeleton,
                                           render_videos)
 from vskd.frames import decode_video
 
@@ -61,6 +61,39 @@ def test_depth_cue_brightens_what_is_nearer():
     assert shade[0, R_HAND] == pytest.approx(1.0) and shade[0, HEAD] == pytest.approx(0.35)
     assert shade[0, HIP_C] == pytest.approx(0.675)
     assert (depth_shade(joints, False) == 1).all()
+
+
+def test_camera_view_turns_motion_along_the_camera_axis_into_the_picture():
+    joints = np.zeros((2, 20, 3))
+    joints[:, :, 2] = 3.0                 # everything 3 m away, the hip at x = y = 0
+    joints[1, R_HAND, 2] = 2.6            # a push: the hand 0.4 m towards the camera
+    front = camera_view(joints, 0.0, 0.0)
+    assert front is joints                # the recorded view, untouched
+    turned = camera_view(joints, 30.0, 0.0)
+    # yaw 30: x' = x cos 30 + (z - 3) sin 30 -> the push moves the hand 0.2 m sideways
+    np.testing.assert_allclose(turned[1, R_HAND], [-0.2, 0.0, 3 - 0.4 * np.cos(np.radians(30))], atol=1e-12)
+    np.testing.assert_allclose(turned[:, HIP_C], joints[:, HIP_C])  # turned about the hip
+    raised = camera_view(joints, 0.0, 30.0)
+    # pitch 30: y' = y cos 30 + (z - 3) sin 30 -> seen from above, the nearer hand drops 0.2 m
+    np.testing.assert_allclose(raised[1, R_HAND, :2], [0.0, -0.2], atol=1e-12)
+    # a rotation: distances between joints are kept
+    for view in (turned, raised, camera_view(joints, 45.0, 20.0)):
+        np.testing.assert_allclose(np.linalg.norm(view[1, R_HAND] - view[1, HEAD]),
+                                   np.linalg.norm(joints[1, R_HAND] - joints[1, HEAD]))
+
+
+def test_trail_floor_keeps_the_oldest_path_visible():
+    joints = np.zeros((21, 20, 3))
+    joints[:, :, 2] = 3.0
+    joints[:, HEAD, 1], joints[:, [L_FOOT, R_FOOT], 1] = 1.0, -0.6
+    joints[:, R_HAND, 0] = np.linspace(-0.5, 0.5, 21)  # the right hand sweeps left to right
+    faded = draw_frames(joints, 10.0, size=64, trail_s=2.0, depth_cue=False)[-1]
+    floored = draw_frames(joints, 10.0, size=64, trail_s=2.0, depth_cue=False, trail_floor=0.5)[-1]
+    # the oldest segment, age 20/21: 0.8 * (1 - 20/21) * 255 ~ 10 without a floor,
+    # 0.8 * (0.5 + 0.5 / 21) * 255 ~ 107 with it (red channel of the right arm's colour)
+    col, row = image_coordinates(joints, 64, 0.75)[0, R_HAND].round().astype(int)
+    assert faded[row, col, 0] == round(255 * 0.8 * (1 / 21))
+    assert floored[row, col, 0] == round(255 * 0.8 * (0.5 + 0.5 / 21))
 
 
 def test_drawing_is_deterministic_and_colours_the_sides(skeleton_file):
@@ -116,3 +149,15 @@ def test_adapter_pairs_inertial_with_skeleton_video(tmp_path):
     assert adapter.check_params({**block, "video": {"source": "depth"}})[0][0] == "video"
     assert adapter.check_params({**block, "download": {"skeleton_video": {"colour": 1}}})[0][0] \
         == "download.skeleton_video"
+
+
+def test_drawing_params_are_checked():
+    from vskd.datasets import _utd_checks
+
+    block = {"video": {"source": "skeleton"}, "split": {"name": "cross_subject"},
+             "download": {"skeleton_video": {"yaw_deg": 45, "pitch_deg": 20, "trail_floor": 0.35}}}
+    assert _utd_checks(block) == []
+    block["download"]["skeleton_video"] = {"trail_floor": 1.5, "roll_deg": 3}
+    problems = dict(_utd_checks(block))
+    assert "roll_deg" in problems["download.skeleton_video"]
+    assert "[0, 1], got 1.5" in problems["download.skeleton_video.trail_floor"]

@@ -108,6 +108,9 @@ def _utd_checks(block: dict) -> list[tuple[str, str]]:
     unknown = sorted(set(drawing) - set(DEFAULTS))
     if unknown:
         problems.append(("download.skeleton_video", f"unknown key(s) {unknown}; known: {sorted(DEFAULTS)}"))
+    floor = drawing.get("trail_floor", 0.0)
+    if not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
+        problems.append(("download.skeleton_video.trail_floor", f"must be a number in [0, 1], got {floor!r}"))
     name = (block.get("split") or {}).get("name")
     if name not in ("cross_subject", "subject_specific"):
         problems.append(("split.name", "must be 'subject_specific' (the authors' trials 1-2 / 3-4) "

@@ -53,7 +53,8 @@ BONES = (
 )
 TRAILS = (("right_arm", R_HAND), ("left_arm", L_HAND), ("right_leg", R_FOOT), ("left_leg", L_FOOT))
 
-DEFAULTS = {"size": 128, "trail_s": 3.0, "depth_cue": True, "body_fraction": 0.75}
+DEFAULTS = {"size": 128, "trail_s": 3.0, "depth_cue": True, "body_fraction": 0.75,
+            "yaw_deg": 0.0, "pitch_deg": 0.0, "trail_floor": 0.0}
 SKELETON_FILE = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
 VIDEO_FOLDER = "SkeletonVideo"
 
@@ -73,6 +74,28 @@ def read_skeleton(path: str | Path) -> np.ndarray:
     if not np.isfinite(d).all():
         raise SkeletonError(f"{path}: 'd_skel' has NaN or inf; repair or remove the recording")
     return d.transpose(2, 0, 1)
+
+
+def camera_view(joints: np.ndarray, yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """(T, 20, 3) joints seen by a camera turned ``yaw_deg`` about the vertical through the
+    trial's median hip and raised ``pitch_deg`` to look down on it; the same camera frame
+    (x right, y up, z away): x' = x cos(yaw) + z sin(yaw), then y'' = y cos(pitch) + z' sin(pitch).
+
+    Why: Kinect films from the front, which flattens every motion along the camera axis
+    (push, punch, catch, knock, arm curl) onto a nearly still point. Turned, that motion
+    moves sideways in the picture; raised, it also moves up and down. A negative yaw moves
+    what comes towards the camera to the image's right, the side UTD-MHAD's right arm is
+    drawn on: the acting arm's reach then points away from the torso instead of across it."""
+    if not yaw_deg and not pitch_deg:
+        return joints
+    centre = np.median(joints[:, HIP_C], axis=0)
+    rel = joints - centre
+    yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
+    x = rel[..., 0] * np.cos(yaw) + rel[..., 2] * np.sin(yaw)
+    z = -rel[..., 0] * np.sin(yaw) + rel[..., 2] * np.cos(yaw)
+    y = rel[..., 1] * np.cos(pitch) + z * np.sin(pitch)      # far points rise when seen from above
+    z = -rel[..., 1] * np.sin(pitch) + z * np.cos(pitch)
+    return np.stack([x, y, z], axis=-1) + centre
 
 
 def image_coordinates(joints: np.ndarray, size: int, body_fraction: float) -> np.ndarray:
@@ -110,10 +133,16 @@ def _scaled(colour, factor: float) -> tuple[int, int, int]:
 
 def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
                 trail_s: float = DEFAULTS["trail_s"], depth_cue: bool = DEFAULTS["depth_cue"],
-                body_fraction: float = DEFAULTS["body_fraction"]) -> np.ndarray:
-    """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic."""
+                body_fraction: float = DEFAULTS["body_fraction"], yaw_deg: float = DEFAULTS["yaw_deg"],
+                pitch_deg: float = DEFAULTS["pitch_deg"], trail_floor: float = DEFAULTS["trail_floor"]) -> np.ndarray:
+    """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic.
+
+    A trail point of age ``a`` (0: now, 1: ``trail_s`` ago) is drawn at
+    0.8 * (trail_floor + (1 - trail_floor) * (1 - a)) of its limb's colour: with a floor the
+    oldest part of the path stays visible, its direction still told by the fade."""
     from PIL import Image, ImageDraw
 
+    joints = camera_view(joints, yaw_deg, pitch_deg)
     xy = image_coordinates(joints, size, body_fraction)
     shade = depth_shade(joints, depth_cue)
     width = max(1, round(size / 20))  # 6 px at 128: 3 px after the frames stage's 64-px resize
@@ -126,8 +155,9 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
             for k in range(max(0, t - trail), t):
                 age = (t - k) / (trail + 1)
                 draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
-                          fill=_scaled(COLOURS[part], 0.8 * (1 - age)), width=max(1, width - 1))
-        for part, a, b in BONES:
+                          fill=_scaled(COLOURS[part], 0.8 * (trail_floor + (1 - trail_floor) * (1 - age))), width=max(1, width - 1))
+        # far bones first, so a nearer limb is drawn over what it hides
+        for part, a, b in sorted(BONES, key=lambda bone: -(joints[t, bone[1], 2] + joints[t, bone[2], 2])):
             factor = 0.5 * (shade[t, a] + shade[t, b])
             draw.line([tuple(xy[t, a]), tuple(xy[t, b])], fill=_scaled(COLOURS[part], factor), width=width)
         r = 1.5 * width
