@@ -87,8 +87,9 @@ def test_trail_floor_keeps_the_oldest_path_visible():
     joints[:, :, 2] = 3.0
     joints[:, HEAD, 1], joints[:, [L_FOOT, R_FOOT], 1] = 1.0, -0.6
     joints[:, R_HAND, 0] = np.linspace(-0.5, 0.5, 21)  # the right hand sweeps left to right
-    faded = draw_frames(joints, 10.0, size=64, trail_s=2.0, depth_cue=False)[-1]
-    floored = draw_frames(joints, 10.0, size=64, trail_s=2.0, depth_cue=False, trail_floor=0.5)[-1]
+    front = dict(size=64, trail_s=2.0, depth_cue=False, yaw_deg=0.0, pitch_deg=0.0)
+    faded = draw_frames(joints, 10.0, trail_floor=0.0, **front)[-1]
+    floored = draw_frames(joints, 10.0, trail_floor=0.5, **front)[-1]
     # the oldest segment, age 20/21: 0.8 * (1 - 20/21) * 255 ~ 10 without a floor,
     # 0.8 * (0.5 + 0.5 / 21) * 255 ~ 107 with it (red channel of the right arm's colour)
     col, row = image_coordinates(joints, 64, 0.75)[0, R_HAND].round().astype(int)

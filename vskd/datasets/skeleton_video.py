@@ -54,7 +54,7 @@ BONES = (
 TRAILS = (("right_arm", R_HAND), ("left_arm", L_HAND), ("right_leg", R_FOOT), ("left_leg", L_FOOT))
 
 DEFAULTS = {"size": 128, "trail_s": 3.0, "depth_cue": True, "body_fraction": 0.75,
-            "yaw_deg": 0.0, "pitch_deg": 0.0, "trail_floor": 0.0}
+            "yaw_deg": -45.0, "pitch_deg": 20.0, "trail_floor": 0.35}
 SKELETON_FILE = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_skeleton\.mat$")
 VIDEO_FOLDER = "SkeletonVideo"
 
