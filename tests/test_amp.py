@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import yaml
 
 from tests.conftest import REPO
-from vskd.amp import Amp
+from vskd.amp import Amp, warn_if_cpu_lacks_bf16
 from vskd.cost import torch_threads
 from vskd.loaders import make_loader, set_loader_epoch
 from vskd.loop import cross_entropy_step, fit
@@ -169,3 +169,11 @@ def test_runtime_amp_is_read_and_validated():
     bad["runtime"]["amp"] = "yes"
     with pytest.raises(ParamsError, match="'runtime.amp' must be true .* or false, got 'yes'"):
         validate(bad, "params.yaml")
+
+
+def test_amp_on_a_cpu_without_bfloat16_says_so():
+    with pytest.warns(RuntimeWarning, match="instruction set is AVX2, without bfloat16"):
+        warn_if_cpu_lacks_bf16("AVX2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_cpu_lacks_bf16("AVX512")  # may have AVX512_BF16 or AMX: no warning

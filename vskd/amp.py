@@ -5,8 +5,14 @@ float32. The training loop (:func:`vskd.loop.fit`) makes one :class:`Amp` per ru
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
+
+# Instruction sets of torch.backends.cpu.get_cpu_capability() below which a CPU has no
+# bfloat16 arithmetic (AVX512_BF16 and AMX come only with AVX-512 CPUs).
+NO_BF16_CAPABILITIES = ("DEFAULT", "VSX", "ZVECTOR", "AVX", "AVX2")
 
 
 class Amp:
@@ -27,6 +33,8 @@ class Amp:
         bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
         self.dtype = torch.bfloat16 if bf16 else torch.float16
         self.scaler = None if bf16 else torch.amp.GradScaler("cuda")
+        if device.type == "cpu":
+            warn_if_cpu_lacks_bf16(torch.backends.cpu.get_cpu_capability())
 
     def autocast(self):
         return torch.autocast(self.device_type, dtype=self.dtype)
@@ -46,3 +54,14 @@ class Amp:
         self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
         self.scaler.update()
 
+
+
+def warn_if_cpu_lacks_bf16(capability: str) -> None:
+    """bfloat16 autocast on a CPU without bfloat16 instructions runs emulated kernels:
+    measured on a 2-core AVX2 CPU, the default student's epochs took about 12x longer than
+    float32's (docs/reproducing-tables.md)."""
+    if capability in NO_BF16_CAPABILITIES:
+        warnings.warn(f"runtime.amp: this CPU's instruction set is {capability}, without bfloat16 "
+                      "arithmetic; bfloat16 autocast is emulated and much slower than float32 here "
+                      "(about 12x measured on AVX2). Set runtime.amp: false on this machine.",
+                      RuntimeWarning, stacklevel=3)
