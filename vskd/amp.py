@@ -55,7 +55,6 @@ class Amp:
         self.scaler.update()
 
 
-
 def warn_if_cpu_lacks_bf16(capability: str) -> None:
     """bfloat16 autocast on a CPU without bfloat16 instructions runs emulated kernels:
     measured on a 2-core AVX2 CPU, the default student's epochs took about 12x longer than

@@ -131,15 +131,18 @@ def _scaled(colour, factor: float) -> tuple[int, int, int]:
     return tuple(int(round(c * factor)) for c in colour)
 
 
+def trail_brightness(age: float, floor: float) -> float:
+    """A trail point's share of its limb's colour: 0.8 now (age 0), fading to 0.8 * floor."""
+    return 0.8 * (floor + (1 - floor) * (1 - age))
+
+
 def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
                 trail_s: float = DEFAULTS["trail_s"], depth_cue: bool = DEFAULTS["depth_cue"],
                 body_fraction: float = DEFAULTS["body_fraction"], yaw_deg: float = DEFAULTS["yaw_deg"],
                 pitch_deg: float = DEFAULTS["pitch_deg"], trail_floor: float = DEFAULTS["trail_floor"]) -> np.ndarray:
-    """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic.
-
-    A trail point of age ``a`` (0: now, 1: ``trail_s`` ago) is drawn at
-    0.8 * (trail_floor + (1 - trail_floor) * (1 - a)) of its limb's colour: with a floor the
-    oldest part of the path stays visible, its direction still told by the fade."""
+    """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic. Trails fade
+    by :func:`trail_brightness`: with a floor the oldest part of the path stays visible, its
+    direction still told by the fade."""
     from PIL import Image, ImageDraw
 
     joints = camera_view(joints, yaw_deg, pitch_deg)
@@ -155,7 +158,7 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
             for k in range(max(0, t - trail), t):
                 age = (t - k) / (trail + 1)
                 draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
-                          fill=_scaled(COLOURS[part], 0.8 * (trail_floor + (1 - trail_floor) * (1 - age))), width=max(1, width - 1))
+                          fill=_scaled(COLOURS[part], trail_brightness(age, trail_floor)), width=max(1, width - 1))
         # far bones first, so a nearer limb is drawn over what it hides
         for part, a, b in sorted(BONES, key=lambda bone: -(joints[t, bone[1], 2] + joints[t, bone[2], 2])):
             factor = 0.5 * (shade[t, a] + shade[t, b])
