@@ -7,8 +7,10 @@ over folds, and paired tests pooled over every held-out trial. Settings are chos
 folds, never on the project's cross-subject test subjects.
 
 The raw folder, frames and GAF stores do not depend on the fold, so they are built once
-under ``<work>/<dataset>/`` and reused while present (delete the folder after changing the
-download, frames or gaf params). Each fold's models go to ``<work>/<dataset>/fold_s<S>/``.
+under ``<work>/<dataset>/``; each fold's models go to ``<work>/<dataset>/fold_s<S>/``. Every
+product records the settings it was built from (:mod:`vskd.devcache`): a rerun rebuilds what
+a changed setting affects and reuses the rest, so tuning a student or distillation setting
+retrains neither the stores nor the fold's teacher.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vskd.devcache import is_current, product_keys, record_key, saved_extra
 from vskd.h5store import atomic_path, get_meta, open_store
 from vskd.params import dataset_block, load_params, runtime_block
 
@@ -32,72 +35,104 @@ def fold_split(block_split: dict, subjects: list[int], held_out: int) -> dict:
 
 
 def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dict:
-    """raw/, frames.h5 and gaf.h5 as the download, frames and gaf stages build them."""
+    """raw/, frames.h5 and gaf.h5 as the download, frames and gaf stages build them; each is
+    rebuilt when a setting it depends on changed (:mod:`vskd.devcache`), else reused."""
     from vskd.datasets import get_adapter
     from vskd.frames import build_frames_store
     from vskd.gaf import build_gaf_store
     from vskd.progress import progress
 
-    adapter, raw = get_adapter(name), work / "raw"
+    adapter, raw, keys = get_adapter(name), work / "raw", product_keys(params, block)
     on_bad = runtime_block(params)["on_bad_sample"]
-    seconds = {}
-    if not raw.is_dir():
+    seconds, rebuilt = {}, False
+
+    def build(product: str, path: Path, job) -> None:
+        nonlocal rebuilt
+        if not rebuilt and is_current(path, keys[product]):
+            return
+        print(f"dev: building {path} ({'a setting it depends on changed' if path.exists() else 'new'})", flush=True)
         start = time.perf_counter()
+        job()
+        record_key(path, keys[product])
+        seconds[product], rebuilt = time.perf_counter() - start, product == "raw" or rebuilt
+
+    def make_raw():
         with atomic_path(raw) as tmp:
             adapter.prepare_raw(block, tmp)
-        seconds["download"] = time.perf_counter() - start
+
+    build("raw", raw, make_raw)
     samples = adapter.scan(raw, block)
     classes = adapter.class_names(raw, block)
-    if not (work / "frames.h5").is_file():
-        start = time.perf_counter()
-        build_frames_store(samples, work / "frames.h5", params["frames"]["short_side"], classes, name,
-                           progress=progress, on_bad_sample=on_bad,
-                           read_video=lambda path, side: adapter.read_video(path, side, block))
-        seconds["frames"] = time.perf_counter() - start
-    if not (work / "gaf.h5").is_file():
-        start = time.perf_counter()
-        build_gaf_store([s for s in samples if s.sensor is not None],
-                        lambda path: adapter.read_accelerometer(path, block), work / "gaf.h5",
-                        params["gaf"]["image_size"], params["gaf"]["method"], classes, name,
-                        progress=progress, on_bad_sample=on_bad, scale=params["gaf"]["scale"])
-        seconds["gaf"] = time.perf_counter() - start
+    build("frames", work / "frames.h5", lambda: build_frames_store(
+        samples, work / "frames.h5", params["frames"]["short_side"], classes, name, progress=progress,
+        on_bad_sample=on_bad, read_video=lambda path, side: adapter.read_video(path, side, block)))
+    build("gaf", work / "gaf.h5", lambda: build_gaf_store(
+        [s for s in samples if s.sensor is not None], lambda path: adapter.read_accelerometer(path, block),
+        work / "gaf.h5", params["gaf"]["image_size"], params["gaf"]["method"], classes, name,
+        progress=progress, on_bad_sample=on_bad, scale=params["gaf"]["scale"]))
     return seconds
 
 
+def reuse_or_run(product: Path, key: dict, also: list[Path], job, label: str) -> tuple[dict, float]:
+    """``job()`` (which writes ``product`` and ``also``), or nothing when they exist and were
+    built from ``key``. Returns the job's summary and the seconds it took (those of the run
+    that built it, if reused)."""
+    if is_current(product, key, *also):
+        print(f"dev: {label} reused ({product}: its settings are unchanged)", flush=True)
+        return saved_extra(product, "summary"), saved_extra(product, "seconds")
+    start = time.perf_counter()
+    summary = job()
+    seconds = round(time.perf_counter() - start, 1)
+    record_key(product, key, summary=summary, seconds=seconds)
+    print(f"dev: {label} done in {seconds} s ({summary})", flush=True)
+    return summary, seconds
+
+
+def fold_teacher(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> tuple[dict, float]:
+    """The fold's teacher and its outputs, trained or reused (:func:`reuse_or_run`): a student
+    or distillation setting never retrains it."""
+    from vskd.train_teacher import train_teacher
+
+    model, outputs = fold_dir / "teacher.pt", fold_dir / "teacher_outputs.h5"
+    return reuse_or_run(model, product_keys(params, block, split)["teacher"], [outputs], lambda: train_teacher(
+        work / "frames.h5", model, outputs, fold_dir / "train" / "teacher", cfg=params["teacher"],
+        segments=block["segments"], split_cfg=split, seed=params["seed"], runtime=runtime_block(params)),
+        f"{fold_dir.name} teacher")
+
+
 def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
-    """Teacher, students, distilled students, MiniRocket and their test predictions, one fold."""
+    """Teacher, students, distilled students, MiniRocket and their test predictions, one fold;
+    the teacher and the baseline students are reused when their settings are unchanged."""
     from vskd.checkpoints import seed_checkpoints
     from vskd.evaluate import test_predictions
     from vskd.losses import distill_loss
     from vskd.minirocket import train_minirocket
     from vskd.runtime import resolve_device
     from vskd.train_student import train_seeds
-    from vskd.train_teacher import train_teacher
 
     rt, seeds, seed = runtime_block(params), params["seeds"], params["seed"]
     gaf, teacher_out = work / "gaf.h5", fold_dir / "teacher_outputs.h5"
-    seconds, summaries = {}, {}
+    students = seed_checkpoints(fold_dir / "student.pt", seeds)
     student_kw = dict(seeds=seeds, split_seed=seed, cfg=params["student"], runtime=rt, split_cfg=split,
                       feature_dim=params["teacher"]["feature_dim"])
-    jobs = {
-        "teacher": lambda: train_teacher(work / "frames.h5", fold_dir / "teacher.pt", teacher_out,
-                                         fold_dir / "train" / "teacher", cfg=params["teacher"],
-                                         segments=block["segments"], split_cfg=split, seed=seed, runtime=rt),
-        "student": lambda: train_seeds(gaf, fold_dir / "student.pt", None, **student_kw),
+    summaries, seconds = {}, {}
+    summaries["teacher"], seconds["teacher"] = fold_teacher(params, block, work, split, fold_dir)
+    summaries["student"], seconds["student"] = reuse_or_run(
+        fold_dir / "student.pt", product_keys(params, block, split)["student"], list(students.values()),
+        lambda: train_seeds(gaf, fold_dir / "student.pt", None, **student_kw), f"{fold_dir.name} student")
+    for stage, job in {
         "distill": lambda: train_seeds(gaf, fold_dir / "vskd.pt", None, loss=distill_loss(params),
                                        teacher_path=teacher_out, **student_kw),
         "minirocket": lambda: train_minirocket(name, gaf, work / "raw", {**block, "split": split},
                                                fold_dir / "minirocket.json", cfg=params["minirocket"],
                                                split_seed=seed, seeds=seeds),
-    }
-    for stage, job in jobs.items():
+    }.items():
         start = time.perf_counter()
         summaries[stage] = job()
         seconds[stage] = round(time.perf_counter() - start, 1)
         print(f"dev: {fold_dir.name} {stage} done in {seconds[stage]} s ({summaries[stage]})", flush=True)
-    found = test_predictions(gaf, teacher_out, seed_checkpoints(fold_dir / "student.pt", seeds),
-                             seed_checkpoints(fold_dir / "vskd.pt", seeds), fold_dir / "minirocket.json",
-                             split_cfg=split, seed=seed, device=resolve_device(rt))
+    found = test_predictions(gaf, teacher_out, students, seed_checkpoints(fold_dir / "vskd.pt", seeds),
+                             fold_dir / "minirocket.json", split_cfg=split, seed=seed, device=resolve_device(rt))
     return {"found": found, "seconds": seconds, "teacher_summary": summaries["teacher"],
             "distill_summary": summaries["distill"]}
 

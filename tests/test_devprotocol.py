@@ -1,0 +1,118 @@
+"""The development protocol's bookkeeping: folds, and what a changed setting rebuilds."""
+
+import copy
+import json
+
+import pytest
+
+import vskd.train_teacher
+from vskd import devcache, devprotocol
+from vskd.params import dataset_block, load_params
+
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def params():
+    p = load_params(REPO / "params.yaml")
+    p["datasets"] = ["utd_mhad"]
+    return p
+
+
+def keys_after(params, change, split=None):
+    changed = copy.deepcopy(params)
+    change(changed)
+    block = dataset_block(changed, "utd_mhad")
+    return devcache.product_keys(changed, block, split or devprotocol.fold_split(block["split"], [1, 3, 5, 7], 3))
+
+
+def test_fold_split_holds_out_one_subject():
+    split = devprotocol.fold_split({"name": "subject_specific", "val_fraction": 0.0}, [1, 3, 5, 7], 5)
+    assert split == {"name": "cross_subject", "val_fraction": 0.0, "train_subjects": [1, 3, 7],
+                     "test_subjects": [5]}
+
+
+def test_student_and_distill_settings_leave_every_teacher_key_alone(params):
+    same = keys_after(params, lambda p: None)
+
+    def tune(p):
+        p["student"]["lr"] = 0.01
+        p["gaf"]["image_size"] = 64
+        p["beta"] = 0.5
+        p["seeds"] = [0, 1, 2]
+        p["minirocket"]["n_kernels"] = 84
+
+    tuned = keys_after(params, tune)
+    assert tuned["teacher"] == same["teacher"] and tuned["frames"] == same["frames"]
+    assert tuned["gaf"] != same["gaf"]  # image_size
+    assert tuned["raw"] == same["raw"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p["teacher"].__setitem__("epochs", 3),
+    lambda p: p["frames"].__setitem__("short_side", 32),
+    lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", 0.0),
+    lambda p: p["utd_mhad"].__setitem__("segments", 4),
+    lambda p: p.__setitem__("seed", 1),
+])
+def test_a_teacher_input_changes_the_teacher_key(params, change):
+    assert keys_after(params, change)["teacher"] != keys_after(params, lambda p: None)["teacher"]
+
+
+def test_each_fold_has_its_own_teacher_key(params):
+    block = dataset_block(params, "utd_mhad")
+    one, other = (devcache.product_keys(params, block, devprotocol.fold_split(block["split"], [1, 3, 5, 7], s))
+                  for s in (1, 3))
+    assert one["teacher"] != other["teacher"] and one["gaf"] == other["gaf"]
+
+
+def test_is_current_needs_the_product_its_outputs_and_the_same_key(tmp_path):
+    product, other = tmp_path / "teacher.pt", tmp_path / "teacher_outputs.h5"
+    key = {"teacher": {"lr": 0.001}, "split": [1, 3]}
+    assert not devcache.is_current(product, key)  # nothing there
+    product.write_bytes(b"x")
+    assert not devcache.is_current(product, key)  # no record of what built it
+    devcache.record_key(product, key, summary={"train_accuracy": 0.5})
+    assert devcache.is_current(product, {"split": [1, 3], "teacher": {"lr": 0.001}})  # key order is irrelevant
+    assert not devcache.is_current(product, {**key, "teacher": {"lr": 0.002}})
+    assert not devcache.is_current(product, key, other)  # its outputs are missing
+    other.write_bytes(b"y")
+    assert devcache.is_current(product, key, other)
+    assert devcache.saved_extra(product, "summary") == {"train_accuracy": 0.5}
+    assert json.loads((tmp_path / "teacher.pt.key.json").read_text())["key"]["split"] == [1, 3]
+
+
+def test_fold_teacher_trains_once_then_only_when_its_settings_change(params, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(frames, model, outputs, live, *, cfg, **kw):
+        calls.append(cfg["lr"])
+        model.write_bytes(b"model")
+        outputs.write_bytes(b"outputs")
+        return {"train_accuracy": 0.9, "lr": cfg["lr"]}
+
+    monkeypatch.setattr(vskd.train_teacher, "train_teacher", fake_train)
+    block = dataset_block(params, "utd_mhad")
+    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], 7)
+    fold = tmp_path / "fold_s7"
+    fold.mkdir()
+    first, _ = devprotocol.fold_teacher(params, block, tmp_path, split, fold)
+    params["student"]["epochs"] = 1  # a student setting: the teacher is reused
+    again, seconds = devprotocol.fold_teacher(params, block, tmp_path, split, fold)
+    assert calls == [params["teacher"]["lr"]] and again == first and seconds >= 0
+    params["teacher"]["lr"] = 0.01
+    devprotocol.fold_teacher(params, block, tmp_path, split, fold)
+    assert calls == [0.001, 0.01]
+
+
+def test_distillation_settings_leave_the_baseline_student_key_alone(params):
+    same = keys_after(params, lambda p: None)
+
+    def distill(p):
+        p["beta"], p["alpha"] = 0.5, 0.1
+        p["distill"]["method"] = "st"
+
+    tuned = keys_after(params, distill)
+    assert tuned["student"] == same["student"] and tuned["teacher"] == same["teacher"]
+    assert keys_after(params, lambda p: p.__setitem__("seeds", [0, 1]))["student"] != same["student"]
+    assert keys_after(params, lambda p: p["student"].__setitem__("epochs", 2))["student"] != same["student"]
