@@ -116,3 +116,17 @@ def test_distillation_settings_leave_the_baseline_student_key_alone(params):
     assert tuned["student"] == same["student"] and tuned["teacher"] == same["teacher"]
     assert keys_after(params, lambda p: p.__setitem__("seeds", [0, 1]))["student"] != same["student"]
     assert keys_after(params, lambda p: p["student"].__setitem__("epochs", 2))["student"] != same["student"]
+
+
+def test_complementarity_counts_where_only_one_model_is_right():
+    import numpy as np
+
+    y = np.array([0, 1, 2, 3])
+    found = {"y_true": y, "seeds": [0, 1],
+             "predictions": {"teacher": np.array([0, 1, 0, 0]),  # right on trials 0, 1
+                             "student": {0: np.array([0, 0, 2, 0]),  # right on 0, 2
+                                         1: np.array([1, 1, 2, 3])}}}  # right on 1, 2, 3
+    c = devprotocol.complementarity(found)
+    assert c["per_seed"]["teacher_right_student_wrong"] == [0.25, 0.25]  # trial 1; trial 0
+    assert c["per_seed"]["student_right_teacher_wrong"] == [0.25, 0.5]  # trial 2; trials 2, 3
+    assert c["teacher_right_student_wrong"] == 0.25 and c["student_right_teacher_wrong"] == 0.375

@@ -181,9 +181,26 @@ def summarise(name: str, folds: dict[int, dict], num_classes: int) -> dict:
     for model in FOLD_MODELS + ("gain",):
         values = [m[model]["accuracy"] for m in per_fold.values()]
         across[model] = {"accuracy": seed_summary(values)["mean"], "accuracy_std": seed_summary(values)["std"]}
-    pooled = score_predictions(name, pool_folds(folds), num_classes)
+    pooled_found = pool_folds(folds)
+    pooled = score_predictions(name, pooled_found, num_classes)
+    pooled["teacher_vs_student"] = complementarity(pooled_found)
     return {"dataset": name, "protocol": "leave-one-subject-out", "folds": per_fold,
             "across_folds": across, "pooled": pooled}
+
+
+def complementarity(found: dict) -> dict:
+    """What the teacher could teach the baseline student: the share of held-out trials the
+    teacher gets right and the student wrong (the most distillation could fix on them), and
+    the reverse, per seed and their mean."""
+    y, teacher = found["y_true"], found["predictions"]["teacher"] == found["y_true"]
+    only_teacher, only_student = [], []
+    for seed in found["seeds"]:
+        student = found["predictions"]["student"][seed] == y
+        only_teacher.append(float(np.mean(teacher & ~student)))
+        only_student.append(float(np.mean(~teacher & student)))
+    return {"teacher_right_student_wrong": float(np.mean(only_teacher)),
+            "student_right_teacher_wrong": float(np.mean(only_student)),
+            "per_seed": {"teacher_right_student_wrong": only_teacher, "student_right_teacher_wrong": only_student}}
 
 
 def load_with_overrides(params_path, overrides: list[str]) -> dict:
@@ -246,4 +263,9 @@ def format_summary(result: dict) -> str:
         lines.append(f"\n{label}, pooled over {result['pooled']['split']['test']} held-out trials and "
                      f"{len(result['seeds'])} seed(s): {100 * ci['accuracy_diff']:+.1f} points, paired bootstrap 95 % CI "
                      f"[{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]")
+    c = result["pooled"].get("teacher_vs_student")
+    if c:
+        lines.append(f"\nHeld-out trials the teacher gets right and the baseline student wrong (the most "
+                     f"distillation could fix): {100 * c['teacher_right_student_wrong']:.1f} %; the reverse: "
+                     f"{100 * c['student_right_teacher_wrong']:.1f} % (mean over seeds)")
     return "\n".join(lines)
