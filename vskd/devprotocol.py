@@ -36,7 +36,8 @@ def fold_split(block_split: dict, subjects: list[int], held_out: int) -> dict:
 
 def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dict:
     """raw/, frames.h5 and gaf.h5 as the download, frames and gaf stages build them; each is
-    rebuilt when a setting it depends on changed (:mod:`vskd.devcache`), else reused."""
+    rebuilt when a setting it depends on changed (:mod:`vskd.devcache`), else reused.
+    Returns the seconds each took to build (those of the run that built it, if reused)."""
     from vskd.datasets import get_adapter
     from vskd.frames import build_frames_store
     from vskd.gaf import build_gaf_store
@@ -49,12 +50,14 @@ def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dic
     def build(product: str, path: Path, job) -> None:
         nonlocal rebuilt
         if not rebuilt and is_current(path, keys[product]):
+            seconds[product] = saved_extra(path, "seconds")  # of the run that built it
             return
         print(f"dev: building {path} ({'a setting it depends on changed' if path.exists() else 'new'})", flush=True)
         start = time.perf_counter()
         job()
-        record_key(path, keys[product])
-        seconds[product], rebuilt = time.perf_counter() - start, product == "raw" or rebuilt
+        seconds[product] = round(time.perf_counter() - start, 1)
+        record_key(path, keys[product], seconds=seconds[product])
+        rebuilt = product == "raw" or rebuilt
 
     def make_raw():
         with atomic_path(raw) as tmp:
@@ -236,7 +239,7 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
     result = summarise(name, results, num_classes)
     result.update({"subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
                    "overrides": list(overrides),
-                   "shared_seconds": {k: round(v, 1) for k, v in shared_seconds.items()}})
+                   "shared_seconds": shared_seconds})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_path) as tmp:
