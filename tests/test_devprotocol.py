@@ -6,7 +6,7 @@ import json
 import pytest
 
 import vskd.train_teacher
-from vskd import devcache, devprotocol
+from vskd import devprotocol
 from vskd.params import dataset_block, load_params
 
 from tests.conftest import REPO
@@ -23,7 +23,7 @@ def keys_after(params, change, split=None):
     changed = copy.deepcopy(params)
     change(changed)
     block = dataset_block(changed, "utd_mhad")
-    return devcache.product_keys(changed, block, split or devprotocol.fold_split(block["split"], [1, 3, 5, 7], 3))
+    return devprotocol.product_keys(changed, block, split or devprotocol.fold_split(block["split"], [1, 3, 5, 7], 3))
 
 
 def test_fold_split_holds_out_one_subject():
@@ -61,7 +61,7 @@ def test_a_teacher_input_changes_the_teacher_key(params, change):
 
 def test_each_fold_has_its_own_teacher_key(params):
     block = dataset_block(params, "utd_mhad")
-    one, other = (devcache.product_keys(params, block, devprotocol.fold_split(block["split"], [1, 3, 5, 7], s))
+    one, other = (devprotocol.product_keys(params, block, devprotocol.fold_split(block["split"], [1, 3, 5, 7], s))
                   for s in (1, 3))
     assert one["teacher"] != other["teacher"] and one["gaf"] == other["gaf"]
 
@@ -69,16 +69,16 @@ def test_each_fold_has_its_own_teacher_key(params):
 def test_is_current_needs_the_product_its_outputs_and_the_same_key(tmp_path):
     product, other = tmp_path / "teacher.pt", tmp_path / "teacher_outputs.h5"
     key = {"teacher": {"lr": 0.001}, "split": [1, 3]}
-    assert not devcache.is_current(product, key)  # nothing there
+    assert not devprotocol.is_current(product, key)  # nothing there
     product.write_bytes(b"x")
-    assert not devcache.is_current(product, key)  # no record of what built it
-    devcache.record_key(product, key, summary={"train_accuracy": 0.5})
-    assert devcache.is_current(product, {"split": [1, 3], "teacher": {"lr": 0.001}})  # key order is irrelevant
-    assert not devcache.is_current(product, {**key, "teacher": {"lr": 0.002}})
-    assert not devcache.is_current(product, key, other)  # its outputs are missing
+    assert not devprotocol.is_current(product, key)  # no record of what built it
+    devprotocol.record_key(product, key, summary={"train_accuracy": 0.5})
+    assert devprotocol.is_current(product, {"split": [1, 3], "teacher": {"lr": 0.001}})  # key order is irrelevant
+    assert not devprotocol.is_current(product, {**key, "teacher": {"lr": 0.002}})
+    assert not devprotocol.is_current(product, key, other)  # its outputs are missing
     other.write_bytes(b"y")
-    assert devcache.is_current(product, key, other)
-    assert devcache.saved_extra(product, "summary") == {"train_accuracy": 0.5}
+    assert devprotocol.is_current(product, key, other)
+    assert devprotocol.saved_extra(product, "summary") == {"train_accuracy": 0.5}
     assert json.loads((tmp_path / "teacher.pt.key.json").read_text())["key"]["split"] == [1, 3]
 
 
