@@ -116,34 +116,23 @@ def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dic
 
     adapter, raw, keys = get_adapter(name), work / "raw", product_keys(params, block)
     on_bad = runtime_block(params)["on_bad_sample"]
-    seconds, rebuilt = {}, False
-
-    def build(product: str, path: Path, job) -> None:
-        nonlocal rebuilt
-        if not rebuilt and is_current(path, keys[product]):
-            seconds[product] = saved_extra(path, "seconds")  # of the run that built it
-            return
-        print(f"dev: building {path} ({'a setting it depends on changed' if path.exists() else 'new'})", flush=True)
-        start = time.perf_counter()
-        job()
-        seconds[product] = round(time.perf_counter() - start, 1)
-        record_key(path, keys[product], seconds=seconds[product])
-        rebuilt = product == "raw" or rebuilt
+    seconds = {}
 
     def make_raw():
         with atomic_path(raw) as tmp:
             adapter.prepare_raw(block, tmp)
 
-    build("raw", raw, make_raw)
+    # frames' and gaf's keys contain raw's, so a changed raw/ rebuilds them too
+    _, seconds["raw"] = reuse_or_run(raw, keys["raw"], [], make_raw, "raw/")
     samples = adapter.scan(raw, block)
     classes = adapter.class_names(raw, block)
-    build("frames", work / "frames.h5", lambda: build_frames_store(
+    _, seconds["frames"] = reuse_or_run(work / "frames.h5", keys["frames"], [], lambda: build_frames_store(
         samples, work / "frames.h5", params["frames"]["short_side"], classes, name, progress=progress,
-        on_bad_sample=on_bad, read_video=lambda path, side: adapter.read_video(path, side, block)))
-    build("gaf", work / "gaf.h5", lambda: build_gaf_store(
+        on_bad_sample=on_bad, read_video=lambda path, side: adapter.read_video(path, side, block)), "frames.h5")
+    _, seconds["gaf"] = reuse_or_run(work / "gaf.h5", keys["gaf"], [], lambda: build_gaf_store(
         [s for s in samples if s.sensor is not None], lambda path: adapter.read_accelerometer(path, block),
         work / "gaf.h5", params["gaf"]["image_size"], params["gaf"]["method"], classes, name,
-        progress=progress, on_bad_sample=on_bad, scale=params["gaf"]["scale"]))
+        progress=progress, on_bad_sample=on_bad, scale=params["gaf"]["scale"]), "gaf.h5")
     return seconds
 
 
