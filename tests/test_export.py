@@ -84,7 +84,8 @@ def _real_recordings():
 
 
 @pytest.mark.parametrize("method, scale", [("summation", "axis"), ("difference", "axis"),
-                                           ("summation", "joint"), ("difference", "joint")])
+                                           ("summation", "joint"), ("difference", "joint"),
+                                           ("summation", "tanh")])
 def test_gaf_layer_equals_vskd_gaf_on_recordings(method, scale):
     for acc in _real_recordings():
         # at the recording's own length (the training image) ...

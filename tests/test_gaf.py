@@ -123,3 +123,31 @@ def test_joint_scale_sees_gravity_that_axis_scaling_erases():
                        atol=1e-6)
     assert not np.allclose(accelerometer_to_gaf(motion, 16, scale="joint"),
                            accelerometer_to_gaf(tilted, 16, scale="joint"), atol=1e-3)
+
+
+def test_tanh_scale_by_hand():
+    from vskd.gaf import TANH_SCALE_G, scale_series
+
+    assert TANH_SCALE_G == 2.0
+    x = np.array([[0.0, 2.0, -4.0]])  # g
+    np.testing.assert_allclose(scale_series(x, "tanh"), [[0.0, np.tanh(1.0), -np.tanh(2.0)]])
+    # GASF of a two-sample series at 0 g and 2 g: cos(phi_i + phi_j) = c_i c_j - s_i s_j
+    c = np.array([0.0, np.tanh(1.0)])
+    s = np.sqrt(1 - c ** 2)
+    np.testing.assert_allclose(gramian_angular_field(np.array([0.0, 2.0]), scale="tanh"),
+                               np.outer(c, c) - np.outer(s, s))
+
+
+def test_tanh_scale_keeps_intensity_that_minmax_erases():
+    from vskd.gaf import accelerometer_to_gaf
+
+    t = np.linspace(0, 2 * np.pi, 60)
+    gentle = np.stack([np.sin(t), 0.5 * np.cos(t), 0.2 * np.sin(2 * t)], axis=1) * 0.3 + [-1.0, 0.0, 0.0]
+    vigorous = (gentle - [-1.0, 0.0, 0.0]) * 3.0 + [-1.0, 0.0, 0.0]  # the same path, three times as hard
+    assert np.allclose(accelerometer_to_gaf(gentle - gentle.mean(0), 16, scale="joint"),
+                       accelerometer_to_gaf(vigorous - vigorous.mean(0), 16, scale="joint"), atol=1e-6)
+    assert not np.allclose(accelerometer_to_gaf(gentle, 16, scale="tanh"),
+                           accelerometer_to_gaf(vigorous, 16, scale="tanh"), atol=1e-2)
+    with pytest.raises(ValueError, match="for min-max scaling"):
+        from vskd.gaf import scale_minmax
+        scale_minmax(gentle.T, "tanh")

@@ -184,10 +184,9 @@ def test_constant_sensor_axis_is_encoded_and_counted(tmp_path, raw_tree, stage):
     with h5py.File(root / DS / "gaf.h5") as h5:
         row = ids_of(root / DS / "gaf.h5").index("a1_s2_t1")
         image = h5["gaf"][row]
-    # a constant axis is one value: under gaf.scale joint it sits at x in the trial's range,
+    # a constant axis is one value: under gaf.scale tanh it maps to x = tanh(0.98 g / 2 g),
     # so its GASF is the constant 2x^2 - 1 (under axis scaling x = 0 and the channel is -1)
-    acc = data[:, :3]
-    x = 2 * (0.98 - acc.min()) / (acc.max() - acc.min()) - 1
+    x = np.tanh(0.98 / 2.0)
     np.testing.assert_allclose(image[2], 2 * x * x - 1, atol=1e-5)
     assert np.isfinite(image).all() and image[0].std() > 0.1
 

@@ -10,8 +10,9 @@ Each transform stands for a variation between real recordings of the same action
   contiguous part of at least this fraction of the trial is kept.
 * ``jitter``: sensor noise, Gaussian, this standard deviation in g.
 
-Per-axis magnitude scaling is deliberately absent: the GAF min-max scales every axis of
-every trial to [-1, 1] (eq. 1), so a per-axis gain leaves the image unchanged.
+Per-axis magnitude scaling is absent: under the min-max scales (``gaf.scale: axis``/``joint``)
+a gain leaves the image unchanged; under ``tanh`` the trial's intensity is information, and a
+gain augmentation there is untried.
 
 Randomness is a function of (seed, epoch, row) alone, as for the teacher's clips, so a
 training run does not depend on the number of loader workers.

@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from vskd.datasets.resample import resample_to_length
 from vskd.choices import GAF_METHODS, GAF_SCALES
-from vskd.gaf import CONSTANT_RANGE, resize_matrix
+from vskd.gaf import CONSTANT_RANGE, TANH_SCALE_G, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
@@ -61,14 +61,7 @@ class GAFLayer(nn.Module):
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         x = acc.transpose(1, 2)                              # (B, 3, L)
-        over = (-2, -1) if self.scale == "joint" else -1       # gaf.scale, as vskd.gaf
-        lo = x.amin(dim=over, keepdim=True)
-        hi = x.amax(dim=over, keepdim=True)
-        span = hi - lo
-        constant = span < CONSTANT_RANGE                     # constant axis -> 0, as vskd.gaf
-        one = torch.ones_like(span)
-        cos = 2.0 * (x - lo) / torch.where(constant, one, span) - 1.0
-        cos = torch.where(constant, torch.zeros_like(cos), cos).clamp(-1.0, 1.0)
+        cos = torch.tanh(x / TANH_SCALE_G) if self.scale == "tanh" else self._minmax(x)
         sin = torch.sqrt((1.0 - cos * cos).clamp(min=0.0))
         u = torch.matmul(cos, self.resize_t)                 # (B, 3, S): R cos
         v = torch.matmul(sin, self.resize_t)                 # (B, 3, S): R sin
@@ -77,6 +70,17 @@ class GAFLayer(nn.Module):
         else:
             image = v.unsqueeze(-1) * u.unsqueeze(-2) - u.unsqueeze(-1) * v.unsqueeze(-2)
         return image.clamp(-1.0, 1.0)
+
+    def _minmax(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, L) -> per-window min-max scaled to [-1, 1], as ``vskd.gaf.scale_minmax``."""
+        over = (-2, -1) if self.scale == "joint" else -1       # gaf.scale, as vskd.gaf
+        lo = x.amin(dim=over, keepdim=True)
+        hi = x.amax(dim=over, keepdim=True)
+        span = hi - lo
+        constant = span < CONSTANT_RANGE                     # constant axis -> 0, as vskd.gaf
+        one = torch.ones_like(span)
+        cos = 2.0 * (x - lo) / torch.where(constant, one, span) - 1.0
+        return torch.where(constant, torch.zeros_like(cos), cos).clamp(-1.0, 1.0)
 
     def macs(self, inputs, output) -> int:
         """Multiply-accumulates of one forward (vskd.cost counts it): 2 resizes + 2 outer products."""

@@ -1,6 +1,6 @@
 """Gramian Angular Field (Wang & Oates 2015; VSKD paper section 3.1, eq. 1).
 
-A series x_1..x_n is min-max scaled to [-1, 1], read as angles phi_i = arccos(x_i), and
+A series x_1..x_n is scaled to [-1, 1] (min-max per trial, or ``tanh`` of its value in g), read as angles phi_i = arccos(x_i), and
 encoded as the n x n field
 
     summation  (GASF)  G[i, j] = cos(phi_i + phi_j)
@@ -25,13 +25,21 @@ from vskd.choices import GAF_METHODS, GAF_SCALES
 # Axes whose range is below this (in g) are treated as constant. Per-trial min-max scaling
 # of a near-constant series would otherwise turn sensor noise into full-range texture.
 CONSTANT_RANGE = 1e-8
+MINMAX_SCALES = ("axis", "joint")
+
+# gaf.scale "tanh": a -> tanh(a / TANH_SCALE_G), one fixed map of g for every trial. Min-max
+# scaling stretches every trial to the full range, so a gentle wave and a vigorous one give
+# the same field; a fixed map keeps the intensity and the gravity offset (the orientation).
+# 2 g: gravity at rest maps to tanh(0.5) = 0.46, a 4 g swing to 0.96, so the wrist's working
+# range (UTD-MHAD trials span 1.6-8.6 g peak to peak, 5th-95th percentile) stays unsaturated.
+TANH_SCALE_G = 2.0
 
 
 def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
     """Scale each series (last axis) to [-1, 1]; ``joint``: one range for all the series of
     the last two axes (the three axes of a trial). A constant series maps to 0 (phi = pi/2)."""
-    if scale not in GAF_SCALES:
-        raise ValueError(f"scale must be one of {GAF_SCALES}, got {scale!r}")
+    if scale not in MINMAX_SCALES:
+        raise ValueError(f"scale must be one of {MINMAX_SCALES} for min-max scaling, got {scale!r}")
     x = np.asarray(x, dtype=np.float64)
     over = (-2, -1) if scale == "joint" and x.ndim >= 2 else -1
     lo = x.min(axis=over, keepdims=True)
@@ -44,6 +52,14 @@ def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
     return np.clip(scaled, -1.0, 1.0)
 
 
+def scale_series(x: np.ndarray, scale: str) -> np.ndarray:
+    """Each series (last axis) in [-1, 1] as ``gaf.scale`` says: per-trial min-max
+    (:func:`scale_minmax`, ``axis``/``joint``) or the fixed map tanh(a / TANH_SCALE_G)."""
+    if scale == "tanh":
+        return np.tanh(np.asarray(x, dtype=np.float64) / TANH_SCALE_G)
+    return scale_minmax(x, scale)
+
+
 def _angles(x: np.ndarray, method: str, scale: str = "axis") -> tuple[np.ndarray, np.ndarray]:
     """Validated series (..., n) -> (cos phi, sin phi), each (..., n), float64."""
     if method not in GAF_METHODS:
@@ -53,7 +69,9 @@ def _angles(x: np.ndarray, method: str, scale: str = "axis") -> tuple[np.ndarray
         raise ValueError(f"a series needs at least 2 samples, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("series contains NaN or inf")
-    cos = scale_minmax(x, scale)
+    if scale not in GAF_SCALES:
+        raise ValueError(f"scale must be one of {GAF_SCALES}, got {scale!r}")
+    cos = scale_series(x, scale)
     return cos, np.sqrt(1.0 - cos**2)
 
 
