@@ -151,3 +151,15 @@ def test_tanh_scale_keeps_intensity_that_minmax_erases():
     with pytest.raises(ValueError, match="for min-max scaling"):
         from vskd.gaf import scale_minmax
         scale_minmax(gentle.T, "tanh")
+
+
+def test_tanh_scale_stops_on_a_series_not_in_g():
+    from vskd.gaf import check_in_g
+
+    t = np.linspace(0, 4, 200)
+    in_g = [np.stack([np.sin(k * t) * 0.5, 0.2 * np.cos(t), np.full_like(t, -1.0)], axis=1) for k in (1, 2, 3)]
+    check_in_g(in_g, ["a.mat", "b.mat", "c.mat"])  # |a| ~ 1 g: fine
+    typical = 9.81 * np.median([np.median(np.linalg.norm(a, axis=1)) for a in in_g])  # the same in m/s^2
+    with pytest.raises(ValueError, match=rf"in g, but the median \|a\| of the trials is {typical:.2f} "
+                                         rf"\(e\.g\. b\.mat\).*divide by 9\.81\) or set gaf.scale: joint"):
+        check_in_g([a * 9.81 for a in in_g], ["a.mat", "b.mat", "c.mat"])

@@ -191,6 +191,20 @@ def test_constant_sensor_axis_is_encoded_and_counted(tmp_path, raw_tree, stage):
     assert np.isfinite(image).all() and image[0].std() > 0.1
 
 
+def test_accelerometer_in_metres_per_second_squared_stops_the_tanh_gaf(tmp_path, raw_tree, stage):
+    root = workspace(tmp_path, raw_tree)
+    for mat in (root / DS / "raw" / "Inertial").glob("*_inertial.mat"):
+        data = scipy.io.loadmat(mat)["d_iner"]
+        data[:, :3] *= 9.81                      # the recorder wrote m/s^2, not g
+        scipy.io.savemat(mat, {"d_iner": data})
+    code, out, err = stage("gaf", root)
+    assert code == 1
+    line = err.strip().splitlines()[-1]
+    assert "gaf.scale tanh expects the accelerometer in g" in line and "_inertial.mat" in line
+    assert "divide by 9.81" in line
+    assert not (root / DS / "gaf.h5").exists()
+
+
 @pytest.mark.parametrize("missing, says", [("RGB/a2_s2_t2_color.avi", "a2_s2_t2 has no video"),
                                            ("Inertial/a1_s1_t2_inertial.mat", "a1_s1_t2 has no sensor")])
 @pytest.mark.parametrize("mode", ["error", "skip"])

@@ -33,6 +33,10 @@ MINMAX_SCALES = ("axis", "joint")
 # 2 g: gravity at rest maps to tanh(0.5) = 0.46, a 4 g swing to 0.96, so the wrist's working
 # range (UTD-MHAD trials span 1.6-8.6 g peak to peak, 5th-95th percentile) stays unsaturated.
 TANH_SCALE_G = 2.0
+# A sensor at rest reads |a| = 1 g, and over a trial the median |a| stays near it whatever the
+# activity. Far outside this range the series is not in g (m/s^2 reads 9.81 at rest), and
+# tanh(a / 2 g) would saturate nearly every sample.
+IN_G_MEDIAN_NORM = (0.5, 2.0)
 
 
 def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
@@ -131,6 +135,18 @@ def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summat
     return np.clip(_field(cos, sin, method), -1.0, 1.0).astype(np.float32)
 
 
+def check_in_g(series: list[np.ndarray], sensors: list) -> None:
+    """``gaf.scale: tanh`` reads its input in g: stop when the trials' median |a| is not ~1 g."""
+    medians = np.array([np.median(np.linalg.norm(np.asarray(a, dtype=np.float64), axis=1)) for a in series])
+    typical = float(np.median(medians))
+    low, high = IN_G_MEDIAN_NORM
+    if not low <= typical <= high:
+        example = sensors[int(np.argmin(np.abs(medians - typical)))]
+        raise ValueError(f"gaf.scale tanh expects the accelerometer in g, but the median |a| of the trials is "
+                         f"{typical:.2f} (e.g. {example}); a sensor at rest reads 1 g. Convert the dataset "
+                         f"reader's output to g (m/s^2: divide by 9.81) or set gaf.scale: joint")
+
+
 class GAFDataset(torch.utils.data.Dataset):
     """GAF images from ``gaf.h5`` for the rows given: (image, label, row).
 
@@ -207,6 +223,8 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
         if not kept:
             raise BadSampleError(f"{out_path}: none of the {len(samples)} sensor recordings could be "
                                  f"encoded ({len(bad.skipped)} skipped); nothing to train on")
+        if scale == "tanh":
+            check_in_g(series, [s.sensor for s in kept])
         images.resize(len(kept), axis=0)
         write_index(h5, index_columns(kept))
         h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
