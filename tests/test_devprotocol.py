@@ -130,3 +130,31 @@ def test_complementarity_counts_where_only_one_model_is_right():
     assert c["per_seed"]["teacher_right_student_wrong"] == [0.25, 0.25]  # trial 1; trial 0
     assert c["per_seed"]["student_right_teacher_wrong"] == [0.25, 0.5]  # trial 2; trials 2, 3
     assert c["teacher_right_student_wrong"] == 0.25 and c["student_right_teacher_wrong"] == 0.375
+
+
+def _students_run(preds: dict, y=(0, 1, 2, 1), ids=("a", "b", "c", "d")) -> dict:
+    found = {"s1": {"test_ids": list(ids), "y_true": list(y), "student": preds, "seconds": 1.0}}
+    return {"seeds": [int(s) for s in preds], "predictions": found, **devprotocol.students_summary(found)}
+
+
+def test_students_summary_by_hand():
+    run = _students_run({"0": [0, 1, 2, 0], "1": [0, 1, 0, 0]})  # 3/4 and 2/4 right
+    fold = run["folds"]["s1"]
+    assert fold["per_seed"] == {"0": 0.75, "1": 0.5}
+    assert fold["mean"] == pytest.approx(0.625) and fold["std"] == pytest.approx(0.25 / 2 ** 0.5)
+    assert run["across_folds"]["mean"] == pytest.approx(0.625) and run["across_folds"]["std"] is None
+
+
+def test_compare_students_pairs_the_same_trials_and_seeds():
+    reference = _students_run({"0": [0, 1, 2, 0], "1": [0, 1, 0, 0]})
+    better = _students_run({"0": [0, 1, 2, 1], "1": [0, 1, 2, 1]})  # right on every trial
+    paired = devprotocol.compare_students(better, reference)
+    assert paired["bootstrap"]["accuracy_diff"] == pytest.approx(1.0 - 0.625)
+    # seed 0: only the new run is right on d (b = 0, c = 1); seed 1: on c and d (0, 2)
+    assert [(t["b"], t["c"]) for t in paired["mcnemar"].values()] == [(0, 1), (0, 2)]
+    with pytest.raises(ValueError, match="other trials"):
+        devprotocol.compare_students(_students_run({"0": [0] * 4, "1": [0] * 4}, ids="abce"), reference)
+    one_seed = devprotocol.compare_students(_students_run({"0": [0, 1, 2, 1]}), reference)
+    assert list(one_seed["mcnemar"]) == ["s0"] and one_seed["bootstrap"]["accuracy_diff"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="a seed in common"):
+        devprotocol.compare_students(_students_run({"2": [0] * 4}), reference)

@@ -3,6 +3,7 @@
 * ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``
 * ``python -m vskd report [--from-json FILE] [--out FILE] [--repo DIR]``: Tables 1-4 as Markdown
 * ``python -m vskd dev [--folds ...] [--seeds ...] [-S KEY=VALUE]``: the development protocol
+  (``--students-only [--against FILE]``: its baseline students alone, compared trial by trial)
 * ``python -m vskd preset TABLE [-S KEY=VALUE] [--queue] [--dry-run]``: a paper table at its scale
 """
 
@@ -95,7 +96,13 @@ def _add_dev(commands) -> None:
     d.add_argument("--folds", help="run only these held-out subjects (default: every subject)")
     d.add_argument("--seeds", help="training seeds, comma-separated (default: params.yaml seeds)")
     d.add_argument("--work", default="data/dev", help="stores and fold models go here (default data/dev)")
-    d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json)")
+    d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json, "
+                                               "<dataset>_students.json with --students-only)")
+    d.add_argument("--students-only", action="store_true",
+                   help="train and test the baseline students alone (no teacher): the cheap loop for a "
+                        "student or GAF setting")
+    d.add_argument("--against", default=None,
+                   help="with --students-only: another students-only JSON to compare with, trial by trial")
     _add_overrides(d, "override a params.yaml value for this run (as dvc exp run -S), repeatable")
 
 
@@ -121,17 +128,24 @@ def _ints(text: str | None) -> list[int] | None:
 
 
 def dev(args) -> int:
-    from vskd.devprotocol import format_summary, run_dev
+    from vskd.devprotocol import format_students, format_summary, run_dev, run_students
     from vskd.params import ParamsError
 
-    out = args.out or f"metrics/dev/{args.dataset}.json"
+    if args.against and not args.students_only:
+        print("dev: error: --against compares students-only runs: add --students-only", file=sys.stderr)
+        return 1
+    out = args.out or f"metrics/dev/{args.dataset}{'_students' if args.students_only else ''}.json"
+    common = dict(seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
     try:
-        result = run_dev(args.params, args.dataset, _ints(args.subjects), args.work, out,
-                         seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
+        if args.students_only:
+            result = run_students(args.params, args.dataset, _ints(args.subjects), args.work, out,
+                                  against=args.against, **common)
+        else:
+            result = run_dev(args.params, args.dataset, _ints(args.subjects), args.work, out, **common)
     except (ParamsError, ValueError, FileNotFoundError) as exc:
         print(f"dev: error: {exc}", file=sys.stderr)
         return 1
-    print(format_summary(result))
+    print(format_students(result) if args.students_only else format_summary(result))
     print(f"dev: wrote {out}", file=sys.stderr)
     return 0
 

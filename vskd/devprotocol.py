@@ -4,7 +4,9 @@
 whole chain the DVC stages run (teacher once per fold; baseline student, distilled student
 and MiniRocket once per seed) and writes one metrics JSON with every fold, the mean and std
 over folds, and paired tests pooled over every held-out trial. Settings are chosen on these
-folds, never on the project's cross-subject test subjects.
+folds, never on the project's cross-subject test subjects. ``--students-only``
+(:func:`run_students`) trains the baseline students alone and keeps their predictions, so
+two student or GAF settings can be compared trial by trial (:func:`compare_students`).
 
 The raw folder, frames and GAF stores do not depend on the fold, so they are built once
 under ``<work>/<dataset>/``; each fold's models go to ``<work>/<dataset>/fold_s<S>/``.
@@ -163,6 +165,21 @@ def fold_teacher(params: dict, block: dict, work: Path, split: dict, fold_dir: P
         f"{fold_dir.name} teacher")
 
 
+def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> tuple[dict, float]:
+    """The fold's baseline students, one per seed, trained or reused (:func:`reuse_or_run`):
+    a distillation setting never retrains them."""
+    from vskd.checkpoints import seed_checkpoints
+    from vskd.train_student import train_seeds
+
+    students = seed_checkpoints(fold_dir / "student.pt", params["seeds"])
+    return reuse_or_run(fold_dir / "student.pt", product_keys(params, block, split)["student"], list(students.values()),
+                        lambda: train_seeds(work / "gaf.h5", fold_dir / "student.pt", None, seeds=params["seeds"],
+                                            split_seed=params["seed"], cfg=params["student"],
+                                            runtime=runtime_block(params), split_cfg=split,
+                                            feature_dim=params["teacher"]["feature_dim"]),
+                        f"{fold_dir.name} student")
+
+
 def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
     """Teacher, students, distilled students, MiniRocket and their test predictions, one fold;
     the teacher and the baseline students are reused when their settings are unchanged."""
@@ -180,9 +197,7 @@ def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold
                       feature_dim=params["teacher"]["feature_dim"])
     summaries, seconds = {}, {}
     summaries["teacher"], seconds["teacher"] = fold_teacher(params, block, work, split, fold_dir)
-    summaries["student"], seconds["student"] = reuse_or_run(
-        fold_dir / "student.pt", product_keys(params, block, split)["student"], list(students.values()),
-        lambda: train_seeds(gaf, fold_dir / "student.pt", None, **student_kw), f"{fold_dir.name} student")
+    summaries["student"], seconds["student"] = fold_baseline(params, block, work, split, fold_dir)
     for stage, job in {
         "distill": lambda: train_seeds(gaf, fold_dir / "vskd.pt", None, loss=distill_loss(params),
                                        teacher_path=teacher_out, **student_kw),
@@ -278,9 +293,8 @@ def load_with_overrides(params_path, overrides: list[str]) -> dict:
     return params
 
 
-def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None,
-            folds=None, overrides: list[str] = ()) -> dict:
-    """Every fold in ``folds`` (default: each of ``subjects`` held out in turn)."""
+def _prepare(params_path, name: str, subjects: list[int], work_dir, seeds, folds, overrides) -> tuple:
+    """params with the overrides, the dataset block, the work folder and the built stores' seconds."""
     params = load_with_overrides(params_path, list(overrides))
     if any(f not in subjects for f in folds or []):
         raise ValueError(f"--folds {folds}: every held-out subject must be one of {subjects}")
@@ -289,7 +303,20 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
     block = dataset_block(params, name, params_path)
     work = Path(work_dir) / name
     work.mkdir(parents=True, exist_ok=True)
-    shared_seconds = build_shared_stores(name, params, block, work)
+    return params, block, work, build_shared_stores(name, params, block, work)
+
+
+def _write(out_path, result: dict) -> None:
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=_plain) + "\n")
+
+
+def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None,
+            folds=None, overrides: list[str] = ()) -> dict:
+    """Every fold in ``folds`` (default: each of ``subjects`` held out in turn)."""
+    params, block, work, shared_seconds = _prepare(params_path, name, subjects, work_dir, seeds, folds, overrides)
     with open_store(work / "gaf.h5", "gaf") as h5:
         num_classes = len(get_meta(h5, "class_names"))
     results = {}
@@ -300,11 +327,96 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
     result.update({"subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
                    "overrides": list(overrides),
                    "shared_seconds": shared_seconds})
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2, default=_plain) + "\n")
+    _write(out_path, result)
     return result
+
+
+# --- Baseline students alone: the cheap loop for a student or GAF setting ---------------
+
+def fold_students(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
+    """The fold's baseline students (:func:`fold_baseline`) and their test predictions."""
+    from vskd.checkpoints import seed_checkpoints
+    from vskd.evaluate import student_predictions
+    from vskd.h5store import read_index
+    from vskd.index import make_split
+    from vskd.runtime import resolve_device
+
+    _, seconds = fold_baseline(params, block, work, split, fold_dir)
+    with open_store(work / "gaf.h5", "gaf") as h5:
+        index = read_index(h5)
+    test = make_split(index["subjects"], index["trials"], index["labels"], split, params["seed"])["test"]
+    device = resolve_device(runtime_block(params))
+    paths = seed_checkpoints(fold_dir / "student.pt", params["seeds"])
+    predictions = {str(s): student_predictions(p, "student", work / "gaf.h5", test, device)[0].tolist()
+                   for s, p in paths.items()}
+    return {"test_ids": [str(i) for i in index["ids"][test]], "y_true": index["labels"][test].tolist(),
+            "student": predictions, "seconds": seconds}
+
+
+def students_summary(folds: dict[str, dict]) -> dict:
+    """Accuracy per fold and seed, each fold's mean and std over seeds, mean and std over folds."""
+    from vskd.stats import seed_summary
+
+    per_fold = {}
+    for fold, f in folds.items():
+        y = np.asarray(f["y_true"])
+        acc = {s: float(np.mean(np.asarray(p) == y)) for s, p in f["student"].items()}
+        per_fold[fold] = {"per_seed": acc, **seed_summary(list(acc.values())), "seconds": f["seconds"]}
+    return {"folds": per_fold, "across_folds": seed_summary([m["mean"] for m in per_fold.values()])}
+
+
+def compare_students(result: dict, reference: dict) -> dict:
+    """``result``'s students against ``reference``'s (another students-only JSON), paired on the
+    same held-out trials and the seeds both ran, pooled over folds: result - reference."""
+    from vskd.evaluate import paired_comparison
+
+    folds, seeds = list(result["predictions"]), [s for s in result["seeds"] if s in reference["seeds"]]
+    if list(reference["predictions"]) != folds or not seeds:
+        raise ValueError(f"the reference has folds {list(reference['predictions'])} and seeds {reference['seeds']}; "
+                         f"this run {folds} and {result['seeds']}: run both with the same --folds and a seed in common")
+    for fold in folds:
+        if reference["predictions"][fold]["test_ids"] != result["predictions"][fold]["test_ids"]:
+            raise ValueError(f"fold {fold}: the reference was tested on other trials")
+
+    def pooled(r):
+        return {s: np.concatenate([r["predictions"][f]["student"][str(s)] for f in folds]) for s in seeds}
+    y = np.concatenate([result["predictions"][f]["y_true"] for f in folds])
+    return paired_comparison(y, pooled(reference), pooled(result))
+
+
+def run_students(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None, folds=None,
+                 overrides: list[str] = (), against=None) -> dict:
+    """The baseline students of every fold alone (no frames needed beyond the shared stores,
+    no teacher): per fold and seed accuracy, with the predictions, so that another run
+    (``against``: its JSON) can be compared trial by trial."""
+    params, block, work, _ = _prepare(params_path, name, subjects, work_dir, seeds, folds, overrides)
+    found = {}
+    for held_out in folds or subjects:
+        split = fold_split(block["split"], subjects, held_out)
+        found[f"s{held_out}"] = fold_students(params, block, work, split, work / f"fold_s{held_out}")
+    result = {"dataset": name, "protocol": "leave-one-subject-out, baseline students only",
+              "subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
+              "overrides": list(overrides), **students_summary(found), "predictions": found}
+    if against is not None:
+        result["against"] = {"file": str(against),
+                             **compare_students(result, json.loads(Path(against).read_text()))}
+    _write(out_path, result)
+    return result
+
+
+def format_students(result: dict) -> str:
+    """Students-only table: accuracy per fold (mean +- std over seeds), then over folds."""
+    folds, a = result["folds"], result["across_folds"]
+    lines = ["| baseline student | " + " | ".join(folds) + " | mean ± std over folds |", "|---" * (len(folds) + 2) + "|",
+             "| accuracy | " + " | ".join(f"{100 * m['mean']:.1f} ± {100 * (m['std'] or 0):.1f}" for m in folds.values())
+             + f" | {100 * a['mean']:.1f} ± {100 * (a['std'] or 0):.1f} |"]
+    if "against" in result:
+        ci = result["against"]["bootstrap"]
+        bc = ", ".join(f"{t['b']}/{t['c']}" for t in result["against"]["mcnemar"].values())
+        lines.append(f"\nThis run - {result['against']['file']}, pooled: {100 * ci['accuracy_diff']:+.1f} points, "
+                     f"paired bootstrap 95 % CI [{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]; "
+                     f"McNemar b/c per seed {bc}")
+    return "\n".join(lines)
 
 
 def _plain(value):
