@@ -95,7 +95,8 @@ def test_berkeley_mhad_from_a_local_copy(tmp_path, run_stages, shimmer):
         tf.add(src / "Accelerometer", arcname="Accelerometer")
     (src / "Accelerometer.tar.gz").write_bytes(buf.getvalue())
     shutil.rmtree(src / "Accelerometer")
-    lines = run_stages("berkeley_mhad", {"berkeley_mhad.source": str(src),
+    # the made-up series (shimmer, action, ramp) are not in g: the unit-free scale (layout test)
+    lines = run_stages("berkeley_mhad", {"berkeley_mhad.source": str(src), "gaf.scale": "joint",
                                          "berkeley_mhad.sensor.shimmer": shimmer})
     assert "archives=1, copied=2" in lines["download"] and "recordings=3" in lines["download"]
     assert "known_missing=1 (s04_a08_r05)" in lines["gaf"]
@@ -115,7 +116,9 @@ def test_mmact_from_a_local_copy(tmp_path, run_stages):
     src = tmp_path / "MMAct"
     make_mmact_tree(src, [(1, 1, 1, "walking"), (1, 1, 5, "carrying"), (17, 2, 5, "walking")],
                     empty={(1, 1, 5, "carrying")})
-    lines = run_stages("mmact", {"mmact.source": str(src), "mmact.split.name": "cross_session"})
+    # the made-up series are not in g: the unit-free scale (layout test)
+    lines = run_stages("mmact", {"mmact.source": str(src), "mmact.split.name": "cross_session",
+                                 "gaf.scale": "joint"})
     assert "recordings=3" in lines["download"]
     assert "no_sensor=1 (s01_sc1_se5_carrying)" in lines["gaf"] and "trials=2" in lines["gaf"]
     with h5py.File(tmp_path / "data/mmact/frames.h5") as h5:
