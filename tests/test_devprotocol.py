@@ -158,3 +158,14 @@ def test_compare_students_pairs_the_same_trials_and_seeds():
     assert list(one_seed["mcnemar"]) == ["s0"] and one_seed["bootstrap"]["accuracy_diff"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="a seed in common"):
         devprotocol.compare_students(_students_run({"2": [0] * 4}), reference)
+
+
+def test_format_summary_of_one_fold_has_no_spread():
+    models = devprotocol.FOLD_MODELS + ("gain",)
+    ci = {"bootstrap": {"accuracy_diff": 0.03, "ci_low": 0.0, "ci_high": 0.07}}
+    result = {"folds": {"s1": {m: {"accuracy": 0.5} for m in models}},
+              "across_folds": {m: {"accuracy": 0.5, "accuracy_std": None} for m in models},
+              "pooled": {"paired": {"vskd_vs_student": ci, "vskd_vs_minirocket": ci}, "split": {"test": 107}},
+              "seeds": [0, 1, 2]}
+    table = devprotocol.format_summary(result)
+    assert "| teacher | 50.0 | 50.0 |" in table and "+3.0 points, paired bootstrap 95 % CI [+0.0, +7.0]" in table

@@ -432,7 +432,8 @@ def format_summary(result: dict) -> str:
     for model in FOLD_MODELS + ("gain",):
         cells = [f"{100 * m[model]['accuracy']:.1f}" for m in result["folds"].values()]
         a = result["across_folds"][model]
-        lines.append(f"| {model} | " + " | ".join(cells) + f" | {100 * a['accuracy']:.1f} ± {100 * a['accuracy_std']:.1f} |")
+        spread = "" if a["accuracy_std"] is None else f" ± {100 * a['accuracy_std']:.1f}"  # None: one fold
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {100 * a['accuracy']:.1f}{spread} |")
     for key, label in (("vskd_vs_student", "VSKD - baseline"), ("vskd_vs_minirocket", "VSKD - MiniRocket")):
         ci = result["pooled"]["paired"][key]["bootstrap"]
         lines.append(f"\n{label}, pooled over {result['pooled']['split']['test']} held-out trials and "
