@@ -173,11 +173,15 @@ def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: 
 
     students = seed_checkpoints(fold_dir / "student.pt", params["seeds"])
     return reuse_or_run(fold_dir / "student.pt", product_keys(params, block, split)["student"], list(students.values()),
-                        lambda: train_seeds(work / "gaf.h5", fold_dir / "student.pt", None, seeds=params["seeds"],
-                                            split_seed=params["seed"], cfg=params["student"],
-                                            runtime=runtime_block(params), split_cfg=split,
-                                            feature_dim=params["teacher"]["feature_dim"]),
+                        lambda: train_seeds(work / "gaf.h5", fold_dir / "student.pt", None,
+                                            **student_kwargs(params, split)),
                         f"{fold_dir.name} student")
+
+
+def student_kwargs(params: dict, split: dict) -> dict:
+    """:func:`vskd.train_student.train_seeds`'s settings for a fold's baseline or distilled students."""
+    return dict(seeds=params["seeds"], split_seed=params["seed"], cfg=params["student"],
+                runtime=runtime_block(params), split_cfg=split, feature_dim=params["teacher"]["feature_dim"])
 
 
 def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
@@ -193,8 +197,7 @@ def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold
     rt, seeds, seed = runtime_block(params), params["seeds"], params["seed"]
     gaf, teacher_out = work / "gaf.h5", fold_dir / "teacher_outputs.h5"
     students = seed_checkpoints(fold_dir / "student.pt", seeds)
-    student_kw = dict(seeds=seeds, split_seed=seed, cfg=params["student"], runtime=rt, split_cfg=split,
-                      feature_dim=params["teacher"]["feature_dim"])
+    student_kw = student_kwargs(params, split)
     summaries, seconds = {}, {}
     summaries["teacher"], seconds["teacher"] = fold_teacher(params, block, work, split, fold_dir)
     summaries["student"], seconds["student"] = fold_baseline(params, block, work, split, fold_dir)
@@ -386,8 +389,8 @@ def compare_students(result: dict, reference: dict) -> dict:
 
 def run_students(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None, folds=None,
                  overrides: list[str] = (), against=None) -> dict:
-    """The baseline students of every fold alone (no frames needed beyond the shared stores,
-    no teacher): per fold and seed accuracy, with the predictions, so that another run
+    """The baseline students of every fold alone (the shared stores are built as for the
+    protocol; no teacher): per fold and seed accuracy, with the predictions, so that another run
     (``against``: its JSON) can be compared trial by trial."""
     params, block, work, _ = _prepare(params_path, name, subjects, work_dir, seeds, folds, overrides)
     found = {}
