@@ -85,7 +85,7 @@ def _real_recordings():
 
 @pytest.mark.parametrize("method, scale", [("summation", "axis"), ("difference", "axis"),
                                            ("summation", "joint"), ("difference", "joint"),
-                                           ("summation", "tanh")])
+                                           ("summation", "tanh"), ("summation", "sigmoid")])
 def test_gaf_layer_equals_vskd_gaf_on_recordings(method, scale):
     for acc in _real_recordings():
         # at the recording's own length (the training image) ...

@@ -153,6 +153,33 @@ def test_tanh_scale_keeps_intensity_that_minmax_erases():
         scale_minmax(gentle.T, "tanh")
 
 
+def test_sigmoid_scale_by_hand():
+    from vskd.gaf import scale_series
+
+    x = np.array([[0.0, 2.0, -2.0]])  # g: sigmoid(a / 1 g) = (1 + tanh(a / 2 g)) / 2
+    np.testing.assert_allclose(scale_series(x, "sigmoid"), [[0.5, 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))]])
+    # GASF of 0 g alone: phi = arccos(0.5) = pi / 3, cos(2 pi / 3) = -0.5
+    np.testing.assert_allclose(gramian_angular_field(np.array([0.0, 0.0]), scale="sigmoid"), np.full((2, 2), -0.5))
+
+
+def test_sigmoid_scale_keeps_the_sign_that_the_gasf_on_minus_one_one_erases():
+    from vskd.gaf import accelerometer_to_gaf
+
+    # A circle drawn clockwise and one drawn counter-clockwise, the arm held out so gravity
+    # lies along x: y is the same motion with the opposite sign.
+    t = np.linspace(0, 2 * np.pi, 80)
+    cw = np.stack([np.full_like(t, -1.0), 0.8 * np.sin(t), 0.8 * np.cos(t)], axis=1)
+    ccw = cw * [1.0, -1.0, 1.0]
+    for scale in ("tanh", "axis"):  # (joint: the range of x, y, z together is not symmetric here)
+        np.testing.assert_allclose(accelerometer_to_gaf(cw, 16, scale=scale)[1],
+                                   accelerometer_to_gaf(ccw, 16, scale=scale)[1], atol=1e-6)
+    diff = np.abs(accelerometer_to_gaf(cw, 16, scale="sigmoid")[1] - accelerometer_to_gaf(ccw, 16, scale="sigmoid")[1])
+    assert diff.max() > 0.3
+    # the GADF keeps the sign on [-1, 1] already: it flips the field
+    np.testing.assert_allclose(accelerometer_to_gaf(cw, 16, "difference", "tanh")[1],
+                               -accelerometer_to_gaf(ccw, 16, "difference", "tanh")[1], atol=1e-6)
+
+
 def test_tanh_scale_stops_on_a_series_not_in_g():
     from vskd.gaf import check_in_g
 

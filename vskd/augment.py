@@ -11,7 +11,7 @@ Each transform stands for a variation between real recordings of the same action
 * ``jitter``: sensor noise, Gaussian, this standard deviation in g.
 
 Per-axis magnitude scaling is absent: under the min-max scales (``gaf.scale: axis``/``joint``)
-a gain leaves the image unchanged; under ``tanh`` the trial's intensity is information, and a
+a gain leaves the image unchanged; under ``tanh`` and ``sigmoid`` the trial's intensity is information, and a
 gain augmentation there is untried.
 
 Randomness is a function of (seed, epoch, row) alone, as for the teacher's clips, so a

@@ -13,8 +13,9 @@ GAF_METHODS = ("summation", "difference")
 # gaf.scale: "axis" min-max scales each axis of a trial on its own (the paper's); "joint" uses
 # one range for the three axes, so their relative size and offset survive: the share of
 # gravity on each axis is the forearm's orientation, which per-axis scaling erases; "tanh" maps
-# g to [-1, 1] the same way for every trial (tanh(a / 2 g)), so how hard a trial moves survives too.
-GAF_SCALES = ("axis", "joint", "tanh")
+# g to [-1, 1] the same way for every trial (tanh(a / 2 g)), so how hard a trial moves survives too;
+# "sigmoid" is that map moved onto (0, 1), where the GASF also keeps each axis' sign (vskd/gaf.py).
+GAF_SCALES = ("axis", "joint", "tanh", "sigmoid")
 
 # student.arch, and torchvision's model and weights enum behind each (student.pretrained: a
 # name of the enum); vskd/models/student.py

@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from vskd.datasets.resample import resample_to_length
 from vskd.choices import GAF_METHODS, GAF_SCALES
-from vskd.gaf import CONSTANT_RANGE, TANH_SCALE_G, resize_matrix
+from vskd.gaf import CONSTANT_RANGE, MINMAX_SCALES, TANH_SCALE_G, resize_matrix
 
 INPUT_NAME = "accelerometer"
 OUTPUT_NAME = "probabilities"
@@ -61,7 +61,9 @@ class GAFLayer(nn.Module):
 
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         x = acc.transpose(1, 2)                              # (B, 3, L)
-        cos = torch.tanh(x / TANH_SCALE_G) if self.scale == "tanh" else self._minmax(x)
+        cos = self._minmax(x) if self.scale in MINMAX_SCALES else torch.tanh(x / TANH_SCALE_G)
+        if self.scale == "sigmoid":                          # (1 + tanh) / 2, as vskd.gaf
+            cos = 0.5 * (1.0 + cos)
         sin = torch.sqrt((1.0 - cos * cos).clamp(min=0.0))
         u = torch.matmul(cos, self.resize_t)                 # (B, 3, S): R cos
         v = torch.matmul(sin, self.resize_t)                 # (B, 3, S): R sin

@@ -1,12 +1,16 @@
 """Gramian Angular Field (Wang & Oates 2015; VSKD paper section 3.1, eq. 1).
 
-A series x_1..x_n is scaled to [-1, 1] (min-max per trial, or ``tanh`` of its value in g), read as angles phi_i = arccos(x_i), and
-encoded as the n x n field
+A series x_1..x_n is scaled to [-1, 1] (min-max per trial, or ``tanh`` of its value in g) or to
+(0, 1) (``sigmoid`` of its value in g), read as angles phi_i = arccos(x_i), and encoded as the
+n x n field
 
     summation  (GASF)  G[i, j] = cos(phi_i + phi_j)
     difference (GADF)  G[i, j] = sin(phi_i - phi_j)
 
 computed in closed form without arccos: cos(phi) = x and sin(phi) = sqrt(1 - x^2) on [0, pi].
+On [-1, 1] the GASF cannot tell a series from its negative: arccos(-x) = pi - arccos(x), so
+cos(phi_i + phi_j) is unchanged. On (0, 1) the angles stay in [0, pi/2), where the GASF is one
+to one (its diagonal is 2 x_i^2 - 1); Wang & Oates allow either range.
 Each accelerometer axis gives one field; the three are stacked as channels (x, y, z), and the
 whole trial (no windowing) is encoded, then resized to a fixed image size, as the authors did.
 We keep float32 tensors; the authors' JPEG round trip is deliberately not reproduced.
@@ -37,6 +41,11 @@ TANH_SCALE_G = 2.0
 # activity. Far outside this range the series is not in g (m/s^2 reads 9.81 at rest), and
 # tanh(a / 2 g) would saturate nearly every sample.
 IN_G_MEDIAN_NORM = (0.5, 2.0)
+# gaf.scale "sigmoid": a -> sigmoid(a / 1 g) = (1 + tanh(a / 2 g)) / 2, the tanh map moved onto
+# (0, 1). The GASF on [-1, 1] erases each axis' sign (module docstring): which way the forearm
+# points and which way it moves, e.g. a circle drawn clockwise against counter-clockwise, whose
+# series differ by the sign of one axis when gravity lies along another. On (0, 1) it survives.
+IN_G_SCALES = ("tanh", "sigmoid")
 
 
 def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
@@ -57,10 +66,12 @@ def scale_minmax(x: np.ndarray, scale: str = "axis") -> np.ndarray:
 
 
 def scale_series(x: np.ndarray, scale: str) -> np.ndarray:
-    """Each series (last axis) in [-1, 1] as ``gaf.scale`` says: per-trial min-max
-    (:func:`scale_minmax`, ``axis``/``joint``) or the fixed map tanh(a / TANH_SCALE_G)."""
-    if scale == "tanh":
-        return np.tanh(np.asarray(x, dtype=np.float64) / TANH_SCALE_G)
+    """Each series (last axis) scaled as ``gaf.scale`` says: per-trial min-max to [-1, 1]
+    (:func:`scale_minmax`, ``axis``/``joint``), the fixed map tanh(a / TANH_SCALE_G) to
+    [-1, 1], or ``sigmoid``: (1 + tanh(a / TANH_SCALE_G)) / 2 to (0, 1)."""
+    if scale in IN_G_SCALES:
+        t = np.tanh(np.asarray(x, dtype=np.float64) / TANH_SCALE_G)
+        return t if scale == "tanh" else 0.5 * (1.0 + t)
     return scale_minmax(x, scale)
 
 
@@ -136,13 +147,14 @@ def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summat
 
 
 def check_in_g(series: list[np.ndarray], sensors: list) -> None:
-    """``gaf.scale: tanh`` reads its input in g: stop when the trials' median |a| is not ~1 g."""
+    """``gaf.scale: tanh`` and ``sigmoid`` read their input in g: stop when the trials' median
+    |a| is not ~1 g."""
     medians = np.array([np.median(np.linalg.norm(np.asarray(a, dtype=np.float64), axis=1)) for a in series])
     typical = float(np.median(medians))
     low, high = IN_G_MEDIAN_NORM
     if not low <= typical <= high:
         example = sensors[int(np.argmin(np.abs(medians - typical)))]
-        raise ValueError(f"gaf.scale tanh expects the accelerometer in g, but the median |a| of the trials is "
+        raise ValueError(f"gaf.scale tanh and sigmoid expect the accelerometer in g, but the median |a| of the trials is "
                          f"{typical:.2f} (e.g. {example}); a sensor at rest reads 1 g. Convert the dataset "
                          f"reader's output to g (m/s^2: divide by 9.81) or set gaf.scale: joint")
 
@@ -223,7 +235,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
         if not kept:
             raise BadSampleError(f"{out_path}: none of the {len(samples)} sensor recordings could be "
                                  f"encoded ({len(bad.skipped)} skipped); nothing to train on")
-        if scale == "tanh":
+        if scale in IN_G_SCALES:
             check_in_g(series, [s.sensor for s in kept])
         images.resize(len(kept), axis=0)
         write_index(h5, index_columns(kept))
