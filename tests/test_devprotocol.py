@@ -169,3 +169,28 @@ def test_format_summary_of_one_fold_has_no_spread():
               "seeds": [0, 1, 2]}
     table = devprotocol.format_summary(result)
     assert "| teacher | 50.0 | 50.0 |" in table and "+3.0 points, paired bootstrap 95 % CI [+0.0, +7.0]" in table
+
+
+def test_fold_predictions_keep_every_model_per_fold_and_compare_as_students_files_do():
+    import numpy as np
+
+    found = {"test_ids": np.array(["a", "b", "c", "d"], dtype=object), "y_true": np.array([0, 1, 2, 1]),
+             "predictions": {"teacher": np.array([0, 1, 0, 0]), "student": {0: np.array([0, 1, 2, 0])},
+                             "vskd": {0: np.array([0, 1, 2, 1])}, "minirocket": {0: np.array([1, 1, 2, 1])}}}
+    run = {"seeds": [0], "predictions": devprotocol.fold_predictions({1: {"found": found}})}
+    fold = run["predictions"]["s1"]
+    assert fold == {"test_ids": ["a", "b", "c", "d"], "y_true": [0, 1, 2, 1], "teacher": [0, 1, 0, 0],
+                    "student": {"0": [0, 1, 2, 0]}, "vskd": {"0": [0, 1, 2, 1]}, "minirocket": {"0": [1, 1, 2, 1]}}
+    # against a students-only file whose student is right on a, b only
+    reference = _students_run({"0": [0, 1, 0, 0]})
+    assert devprotocol.compare_students(run, reference)["bootstrap"]["accuracy_diff"] == pytest.approx(0.25)
+    # the teacher of one run against another's: 2/4 against 4/4 right
+    other = {"seeds": [0], "predictions": {"s1": {**fold, "teacher": [0, 1, 2, 1]}}}
+    teacher = devprotocol.compare_students(other, run, model="teacher")
+    assert teacher["bootstrap"]["accuracy_diff"] == pytest.approx(0.5)
+    assert [(t["b"], t["c"]) for t in teacher["mcnemar"].values()] == [(0, 2)]
+
+
+def test_compare_runs_needs_the_reference_predictions():
+    with pytest.raises(ValueError, match="no per-trial predictions"):
+        devprotocol.compare_runs({"predictions": {}}, {"folds": {}})

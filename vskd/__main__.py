@@ -3,7 +3,8 @@
 * ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``
 * ``python -m vskd report [--from-json FILE] [--out FILE] [--repo DIR]``: Tables 1-4 as Markdown
 * ``python -m vskd dev [--folds ...] [--seeds ...] [-S KEY=VALUE]``: the development protocol
-  (``--students-only [--against FILE]``: its baseline students alone, compared trial by trial)
+  (``--students-only``: its baseline students alone; ``--against FILE``: compared with another
+  run of the same kind, trial by trial)
 * ``python -m vskd preset TABLE [-S KEY=VALUE] [--queue] [--dry-run]``: a paper table at its scale
 """
 
@@ -102,7 +103,8 @@ def _add_dev(commands) -> None:
                    help="train and test the baseline students alone (no teacher): the cheap loop for a "
                         "student or GAF setting")
     d.add_argument("--against", default=None,
-                   help="with --students-only: another students-only JSON to compare with, trial by trial")
+                   help="another run's JSON of the same kind (students-only, or a protocol file with its "
+                        "predictions) to compare with, trial by trial")
     _add_overrides(d, "override a params.yaml value for this run (as dvc exp run -S), repeatable")
 
 
@@ -131,9 +133,6 @@ def dev(args) -> int:
     from vskd.devprotocol import format_students, format_summary, run_dev, run_students
     from vskd.params import ParamsError
 
-    if args.against and not args.students_only:
-        print("dev: error: --against compares students-only runs: add --students-only", file=sys.stderr)
-        return 1
     out = args.out or f"metrics/dev/{args.dataset}{'_students' if args.students_only else ''}.json"
     common = dict(seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
     try:
@@ -141,7 +140,8 @@ def dev(args) -> int:
             result = run_students(args.params, args.dataset, _ints(args.subjects), args.work, out,
                                   against=args.against, **common)
         else:
-            result = run_dev(args.params, args.dataset, _ints(args.subjects), args.work, out, **common)
+            result = run_dev(args.params, args.dataset, _ints(args.subjects), args.work, out,
+                             against=args.against, **common)
     except (ParamsError, ValueError, FileNotFoundError) as exc:
         print(f"dev: error: {exc}", file=sys.stderr)
         return 1

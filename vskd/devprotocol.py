@@ -269,6 +269,20 @@ def summarise(name: str, folds: dict[int, dict], num_classes: int) -> dict:
             "across_folds": across, "pooled": pooled}
 
 
+def fold_predictions(folds: dict[int, dict]) -> dict:
+    """Every held-out prediction per fold, as lists (the students-only file's layout, so either
+    file can be compared with another trial by trial: :func:`compare_students`)."""
+    out = {}
+    for held_out, f in folds.items():
+        found = f["found"]
+        fold = {"test_ids": [str(i) for i in found["test_ids"]], "y_true": np.asarray(found["y_true"]).tolist(),
+                "teacher": np.asarray(found["predictions"]["teacher"]).tolist()}
+        for model in ("student", "vskd", "minirocket"):
+            fold[model] = {str(s): np.asarray(p).tolist() for s, p in found["predictions"][model].items()}
+        out[f"s{held_out}"] = fold
+    return out
+
+
 def complementarity(found: dict) -> dict:
     """What the teacher could teach the baseline student: the share of held-out trials the
     teacher gets right and the student wrong (the most distillation could fix on them), and
@@ -317,8 +331,9 @@ def _write(out_path, result: dict) -> None:
 
 
 def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None,
-            folds=None, overrides: list[str] = ()) -> dict:
-    """Every fold in ``folds`` (default: each of ``subjects`` held out in turn)."""
+            folds=None, overrides: list[str] = (), against=None) -> dict:
+    """Every fold in ``folds`` (default: each of ``subjects`` held out in turn); ``against``:
+    another protocol JSON, each model compared with its own (:func:`compare_runs`)."""
     params, block, work, shared_seconds = _prepare(params_path, name, subjects, work_dir, seeds, folds, overrides)
     with open_store(work / "gaf.h5", "gaf") as h5:
         num_classes = len(get_meta(h5, "class_names"))
@@ -329,7 +344,9 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
     result = summarise(name, results, num_classes)
     result.update({"subjects": list(subjects), "seeds": params["seeds"], "seed": params["seed"],
                    "overrides": list(overrides),
-                   "shared_seconds": shared_seconds})
+                   "shared_seconds": shared_seconds, "predictions": fold_predictions(results)})
+    if against is not None:
+        result["against"] = {"file": str(against), **compare_runs(result, json.loads(Path(against).read_text()))}
     _write(out_path, result)
     return result
 
@@ -368,9 +385,11 @@ def students_summary(folds: dict[str, dict]) -> dict:
     return {"folds": per_fold, "across_folds": seed_summary([m["mean"] for m in per_fold.values()])}
 
 
-def compare_students(result: dict, reference: dict) -> dict:
-    """``result``'s students against ``reference``'s (another students-only JSON), paired on the
-    same held-out trials and the seeds both ran, pooled over folds: result - reference."""
+def compare_students(result: dict, reference: dict, model: str = "student") -> dict:
+    """``result``'s students against ``reference``'s (another students-only or protocol JSON),
+    paired on the same held-out trials and the seeds both ran, pooled over folds: result -
+    reference. ``model``: student, vskd or minirocket (protocol files); teacher (one per fold,
+    compared as seed 0's)."""
     from vskd.evaluate import paired_comparison
 
     folds, seeds = list(result["predictions"]), [s for s in result["seeds"] if s in reference["seeds"]]
@@ -381,10 +400,23 @@ def compare_students(result: dict, reference: dict) -> dict:
         if reference["predictions"][fold]["test_ids"] != result["predictions"][fold]["test_ids"]:
             raise ValueError(f"fold {fold}: the reference was tested on other trials")
 
+    if model == "teacher":
+        seeds = [0]
+
     def pooled(r):
-        return {s: np.concatenate([r["predictions"][f]["student"][str(s)] for f in folds]) for s in seeds}
+        if model == "teacher":
+            return {0: np.concatenate([r["predictions"][f]["teacher"] for f in folds])}
+        return {s: np.concatenate([r["predictions"][f][model][str(s)] for f in folds]) for s in seeds}
     y = np.concatenate([result["predictions"][f]["y_true"] for f in folds])
     return paired_comparison(y, pooled(reference), pooled(result))
+
+
+def compare_runs(result: dict, reference: dict) -> dict:
+    """Each model of a protocol run against the same model of ``reference`` (result - reference)."""
+    if "predictions" not in reference:
+        raise ValueError("the reference has no per-trial predictions (a protocol file written before "
+                         "they were kept): rerun it, its folds are reused from their fold.pkl")
+    return {model: compare_students(result, reference, model) for model in ("teacher",) + FOLD_MODELS[1:]}
 
 
 def run_students(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None, folds=None,
@@ -442,6 +474,11 @@ def format_summary(result: dict) -> str:
         lines.append(f"\n{label}, pooled over {result['pooled']['split']['test']} held-out trials and "
                      f"{len(result['seeds'])} seed(s): {100 * ci['accuracy_diff']:+.1f} points, paired bootstrap 95 % CI "
                      f"[{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]")
+    for model, paired in result.get("against", {}).items():
+        if model != "file":
+            ci = paired["bootstrap"]
+            lines.append(f"\n{model}, this run - {result['against']['file']}: {100 * ci['accuracy_diff']:+.1f} points, "
+                         f"paired bootstrap 95 % CI [{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]")
     c = result["pooled"].get("teacher_vs_student")
     if c:
         lines.append(f"\nHeld-out trials the teacher gets right and the baseline student wrong (the most "
