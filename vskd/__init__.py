@@ -12,6 +12,7 @@ Modules, one concept each:
                      skeleton_video (UTD-MHAD's Kinect skeleton drawn as video), resample
     download         resumable, verified downloads and archive extraction
     frames           video decoding and writing (PyAV), TSN segment sampling, clip augmentation
+    clip_affine      one random rotation and stretch per training clip (teacher.affine)
     gaf              Gramian Angular Field encoding and the GAF store
     augment          accelerometer augmentation, encoded to GAF at load time
     h5store          atomic HDF5 writers/readers keyed by sample id

@@ -7,8 +7,8 @@ sampling happens at load time, as in TSN (Wang et al., ECCV 2016):
 
 * training: the video is cut into S equal segments and one random frame is taken in each;
   the whole clip gets one multi-scale crop (scales 1, .875, .75, .66 of the short side,
-  neighbouring scales for width and height) resized to the input size, and optionally a
-  horizontal flip;
+  neighbouring scales for width and height) resized to the input size, optionally a
+  horizontal flip, and optionally one random rotation and stretch (``vskd/clip_affine.py``);
 * evaluation: each segment's centre frame, centre crop. Deterministic.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vskd.clip_affine import apply_affine, draw_affine
 from vskd.h5store import read_index
 
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -161,11 +162,14 @@ class ClipDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, path: str | Path, rows: np.ndarray, num_segments: int, input_size: int,
-                 train: bool, scales=TSN_SCALES, flip: bool = False, seed: int = 0):
+                 train: bool, scales=TSN_SCALES, flip: bool = False, seed: int = 0,
+                 affine: dict | None = None):
         self.path = Path(path)
         self.rows = np.asarray(rows)
         self.num_segments, self.input_size = num_segments, input_size
         self.train, self.scales, self.flip, self.seed = train, tuple(scales), flip, seed
+        affine = affine or {}
+        self.rotate_deg, self.stretch = float(affine.get("rotate_deg", 0)), float(affine.get("stretch", 0))
         self.epoch = 0
         with h5py.File(self.path, "r") as h5:
             index = read_index(h5)
@@ -198,7 +202,10 @@ class ClipDataset(torch.utils.data.Dataset):
             flip = self.flip and bool(rng.integers(2))
         else:
             box, flip = center_crop_box(h, w, self.input_size), False
-        return clip_to_tensor(frames, box, self.input_size, flip), int(self.labels[row]), row
+        clip = clip_to_tensor(frames, box, self.input_size, flip)
+        if self.train and (self.rotate_deg > 0 or self.stretch > 0):   # drawn last: off leaves the rest as it was
+            clip = apply_affine(clip, *draw_affine(rng, self.rotate_deg, self.stretch))
+        return clip, int(self.labels[row]), row
 
 def _read_ahead(items, read, workers: int | None):
     """Yield ``(item, read(item))`` in order, reading up to ``2 * workers`` items ahead in

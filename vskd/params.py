@@ -168,6 +168,10 @@ def _validate_training(params: dict, path) -> None:
     _number(params, "teacher.head_lr_mult", path, strictly_positive=True)
     dropout = _number(params, "teacher.dropout", path, minimum=0)
     _check(dropout < 1, path, "teacher.dropout", f"must be < 1, got {dropout}")
+    if "affine" in params["teacher"]:
+        _number(params, "teacher.affine.rotate_deg", path, minimum=0)
+        stretch = _number(params, "teacher.affine.stretch", path, minimum=0)
+        _check(stretch < 1, path, "teacher.affine.stretch", f"must be < 1 (a scale of 1 - stretch > 0), got {stretch}")
 
 
 def _validate_distill(params: dict, path) -> None:
