@@ -194,3 +194,11 @@ def test_fold_predictions_keep_every_model_per_fold_and_compare_as_students_file
 def test_compare_runs_needs_the_reference_predictions():
     with pytest.raises(ValueError, match="no per-trial predictions"):
         devprotocol.compare_runs({"predictions": {}}, {"folds": {}})
+
+
+def test_an_int_override_and_the_same_float_in_params_give_one_key(tmp_path):
+    product = tmp_path / "teacher.pt"
+    product.write_bytes(b"x")
+    devprotocol.record_key(product, {"teacher": {"affine": {"rotate_deg": 10, "stretch": 0.15}}})
+    assert devprotocol.is_current(product, {"teacher": {"affine": {"rotate_deg": 10.0, "stretch": 0.15}}})
+    assert not devprotocol.is_current(product, {"teacher": {"affine": {"rotate_deg": 10.5, "stretch": 0.15}}})

@@ -66,8 +66,20 @@ def key_path(product: Path) -> Path:
     return product.with_name(product.name + ".key.json")
 
 
+def _same_numbers(value):
+    """Integral floats as ints, all the way down: ``-S x=10`` (YAML reads an int) and
+    ``x: 10.0`` in params.yaml are one setting and must give one key."""
+    if isinstance(value, dict):
+        return {k: _same_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _canonical(key: dict) -> str:
-    return json.dumps(key, sort_keys=True, default=str)
+    return json.dumps(_same_numbers(key), sort_keys=True, default=str)
 
 
 def is_current(product: Path, key: dict, *also: Path) -> bool:
@@ -224,7 +236,7 @@ def cached_fold(name: str, params: dict, block: dict, work: Path, split: dict, f
     teacher stage resumes a fold it left mid-training (its resume file)."""
     import pickle
 
-    record, key = fold_dir / "fold.pkl", json.dumps({"params": params, "split": split}, sort_keys=True, default=str)
+    record, key = fold_dir / "fold.pkl", _canonical({"params": params, "split": split})
     if record.is_file():
         saved = pickle.loads(record.read_bytes())
         if saved["key"] == key:
