@@ -190,3 +190,5 @@ def test_tanh_scale_stops_on_a_series_not_in_g():
     with pytest.raises(ValueError, match=rf"in g, but the median \|a\| of the trials is {typical:.2f} "
                                          rf"\(e\.g\. b\.mat\).*divide by 9\.81\) or set gaf.scale: joint"):
         check_in_g([a * 9.81 for a in in_g], ["a.mat", "b.mat", "c.mat"])
+    with pytest.raises(ValueError, match=r"^gaf.scale sigmoid expects the accelerometer in g"):
+        check_in_g([a * 9.81 for a in in_g], ["a.mat", "b.mat", "c.mat"], "sigmoid")

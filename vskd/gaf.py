@@ -146,7 +146,7 @@ def accelerometer_to_gaf(acc: np.ndarray, image_size: int, method: str = "summat
     return np.clip(_field(cos, sin, method), -1.0, 1.0).astype(np.float32)
 
 
-def check_in_g(series: list[np.ndarray], sensors: list) -> None:
+def check_in_g(series: list[np.ndarray], sensors: list, scale: str = "tanh") -> None:
     """``gaf.scale: tanh`` and ``sigmoid`` read their input in g: stop when the trials' median
     |a| is not ~1 g."""
     medians = np.array([np.median(np.linalg.norm(np.asarray(a, dtype=np.float64), axis=1)) for a in series])
@@ -154,7 +154,7 @@ def check_in_g(series: list[np.ndarray], sensors: list) -> None:
     low, high = IN_G_MEDIAN_NORM
     if not low <= typical <= high:
         example = sensors[int(np.argmin(np.abs(medians - typical)))]
-        raise ValueError(f"gaf.scale tanh and sigmoid expect the accelerometer in g, but the median |a| of the trials is "
+        raise ValueError(f"gaf.scale {scale} expects the accelerometer in g, but the median |a| of the trials is "
                          f"{typical:.2f} (e.g. {example}); a sensor at rest reads 1 g. Convert the dataset "
                          f"reader's output to g (m/s^2: divide by 9.81) or set gaf.scale: joint")
 
@@ -236,7 +236,7 @@ def build_gaf_store(samples, read_accelerometer, out_path, image_size: int, meth
             raise BadSampleError(f"{out_path}: none of the {len(samples)} sensor recordings could be "
                                  f"encoded ({len(bad.skipped)} skipped); nothing to train on")
         if scale in IN_G_SCALES:
-            check_in_g(series, [s.sensor for s in kept])
+            check_in_g(series, [s.sensor for s in kept], scale)
         images.resize(len(kept), axis=0)
         write_index(h5, index_columns(kept))
         h5.create_dataset("lengths", data=np.array(lengths, dtype=np.int64))
