@@ -186,7 +186,7 @@ def test_fold_predictions_keep_every_model_per_fold_and_compare_as_students_file
     assert devprotocol.compare_students(run, reference)["bootstrap"]["accuracy_diff"] == pytest.approx(0.25)
     # the teacher of one run against another's: 2/4 against 4/4 right
     other = {"seeds": [0], "predictions": {"s1": {**fold, "teacher": [0, 1, 2, 1]}}}
-    teacher = devprotocol.compare_students(other, run, model="teacher")
+    teacher = devprotocol.compare_runs(other, run)["teacher"]
     assert teacher["bootstrap"]["accuracy_diff"] == pytest.approx(0.5)
     assert [(t["b"], t["c"]) for t in teacher["mcnemar"].values()] == [(0, 2)]
 

@@ -400,8 +400,8 @@ def students_summary(folds: dict[str, dict]) -> dict:
 def compare_students(result: dict, reference: dict, model: str = "student") -> dict:
     """``result``'s students against ``reference``'s (another students-only or protocol JSON),
     paired on the same held-out trials and the seeds both ran, pooled over folds: result -
-    reference. ``model``: student, vskd or minirocket (protocol files); teacher (one per fold,
-    compared as seed 0's)."""
+    reference. ``model``: student, vskd or minirocket (protocol files), or any entry kept per
+    seed as they are."""
     from vskd.evaluate import paired_comparison
 
     folds, seeds = list(result["predictions"]), [s for s in result["seeds"] if s in reference["seeds"]]
@@ -412,12 +412,7 @@ def compare_students(result: dict, reference: dict, model: str = "student") -> d
         if reference["predictions"][fold]["test_ids"] != result["predictions"][fold]["test_ids"]:
             raise ValueError(f"fold {fold}: the reference was tested on other trials")
 
-    if model == "teacher":
-        seeds = [0]
-
     def pooled(r):
-        if model == "teacher":
-            return {0: np.concatenate([r["predictions"][f]["teacher"] for f in folds])}
         return {s: np.concatenate([r["predictions"][f][model][str(s)] for f in folds]) for s in seeds}
     y = np.concatenate([result["predictions"][f]["y_true"] for f in folds])
     return paired_comparison(y, pooled(reference), pooled(result))
@@ -428,7 +423,15 @@ def compare_runs(result: dict, reference: dict) -> dict:
     if "predictions" not in reference:
         raise ValueError("the reference has no per-trial predictions (a protocol file written before "
                          "they were kept): rerun it, its folds are reused from their fold.pkl")
-    return {model: compare_students(result, reference, model) for model in ("teacher",) + FOLD_MODELS[1:]}
+    compared = {"teacher": compare_students(_teacher_as_seed(result), _teacher_as_seed(reference), "teacher")}
+    for model in FOLD_MODELS[1:]:
+        compared[model] = compare_students(result, reference, model)
+    return compared
+
+
+def _teacher_as_seed(run: dict) -> dict:
+    """A protocol run whose one teacher per fold reads as seed 0's, for :func:`compare_students`."""
+    return {"seeds": [0], "predictions": {f: {**p, "teacher": {"0": p["teacher"]}} for f, p in run["predictions"].items()}}
 
 
 def run_students(params_path, name: str, subjects: list[int], work_dir, out_path, seeds=None, folds=None,
