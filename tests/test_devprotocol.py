@@ -202,3 +202,31 @@ def test_an_int_override_and_the_same_float_in_params_give_one_key(tmp_path):
     devprotocol.record_key(product, {"teacher": {"affine": {"rotate_deg": 10, "stretch": 0.15}}})
     assert devprotocol.is_current(product, {"teacher": {"affine": {"rotate_deg": 10.0, "stretch": 0.15}}})
     assert not devprotocol.is_current(product, {"teacher": {"affine": {"rotate_deg": 10.5, "stretch": 0.15}}})
+
+
+def test_baseline_students_are_kept_per_seed_so_a_new_seed_trains_alone(params, tmp_path, monkeypatch):
+    """seeds [0] then [0, 1]: seed 0 is reused and seed 1 trained alone, into the first
+    seed's path and the seeds folder; a student setting retrains both."""
+    import vskd.train_student
+
+    calls = []
+
+    def fake_train(gaf, model, live, *, seed, cfg, **kw):
+        calls.append((seed, cfg["epochs"]))
+        model.write_bytes(b"student")
+        return {"epoch": cfg["epochs"], "seed": seed}
+
+    monkeypatch.setattr(vskd.train_student, "train_student", fake_train)
+    block = dataset_block(params, "utd_mhad")
+    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], 5)
+    fold = tmp_path / "fold_s5"
+    params["seeds"] = [0]
+    first, _ = devprotocol.fold_baseline(params, block, tmp_path, split, fold)
+    params["seeds"] = [0, 1]
+    again, _ = devprotocol.fold_baseline(params, block, tmp_path, split, fold)
+    assert calls == [(0, params["student"]["epochs"]), (1, params["student"]["epochs"])]
+    assert again == first == {"epoch": params["student"]["epochs"], "seed": 0}
+    assert (fold / "student.pt").is_file() and (fold / "student_seeds" / "student_s1.pt").is_file()
+    params["student"]["epochs"] = 3
+    devprotocol.fold_baseline(params, block, tmp_path, split, fold)
+    assert calls[2:] == [(0, 3), (1, 3)]

@@ -170,18 +170,21 @@ def test_imagenet_norm_maps_minus_one_to_minus_mean_over_std():
         GAFStudent(3, 8, input_norm="caffe")
 
 
-def test_input_norm_travels_in_the_checkpoint_and_the_onnx_graph(tmp_path):
+def test_input_norm_and_stem_pool_travel_in_the_checkpoint_and_the_onnx_graph(tmp_path):
     torch.manual_seed(0)
-    student = build_student(3, 8, {"arch": "resnet18", "input_norm": "imagenet"}, verbose=False).eval()
-    assert student.config() == {"num_classes": 3, "feature_dim": 8, "arch": "resnet18", "input_norm": "imagenet"}
+    student = build_student(3, 8, {"arch": "resnet18", "input_norm": "imagenet", "stem_pool": False},
+                            verbose=False).eval()
+    assert student.config() == {"num_classes": 3, "feature_dim": 8, "arch": "resnet18", "input_norm": "imagenet",
+                                "stem_pool": False}
     save_checkpoint(tmp_path / "vskd.pt", kind="gaf_student", config=student.config(),
                     state_dict=student.state_dict(), class_names=["a", "b", "c"], epoch=1, selection="last")
     loaded, _ = load_student(tmp_path / "vskd.pt")
     assert loaded.input_norm == "imagenet" and loaded.normalise is not None
+    assert loaded.stem_pool is False and isinstance(loaded.backbone.maxpool, torch.nn.Identity)
     pipeline = GAFStudentPipeline(loaded, 32, 16).eval()
     path = export_onnx(pipeline, tmp_path / "vskd.onnx", opset=17, metadata={"window": 32})
     acc = torch.rand(3, 32, 3) * 2 - 1
-    plain = GAFStudent(3, 8).eval()
+    plain = GAFStudent(3, 8, stem_pool=False).eval()
     plain.load_state_dict(student.state_dict())
     with torch.no_grad():
         expected = pipeline(acc).numpy()
@@ -201,10 +204,14 @@ def params():
     ("student.pretrained", 1, "'student.pretrained' must be a string"),
     ("student.pretrained", "weights/missing.pth", "'student.pretrained' is 'weights/missing.pth': neither a "
                                                   "torchvision weights name of resnet18"),
+    ("student.stem_pool", "no", "'student.stem_pool' must be true .* or false, got 'no'"),
+    ("student.stem_pool+arch", False, "'student.stem_pool' false drops ResNet18's max pool .* vgg16 has none"),
 ])
 def test_params_validation_names_the_key(params, key, value, message):
     bad = copy.deepcopy(params)
     block, name = key.split(".")
+    if name.endswith("+arch"):  # the key, with the other arch
+        name, bad[block]["arch"] = name[:-len("+arch")], "vgg16"
     bad.setdefault(block, {})[name] = value
     with pytest.raises(ParamsError, match=message):
         validate(bad, "params.yaml")

@@ -45,6 +45,28 @@ def test_both_archs_share_the_head_and_give_maps_at_strides_8_16_32(arch, params
     assert [tuple(m.shape) for m in maps] == [(2, c, 64 // s, 64 // s) for c, s in zip(channels, (8, 16, 32))]
 
 
+def test_stem_pool_false_keeps_the_weights_and_doubles_every_map_side():
+    """Without the max pool after conv1 every map is twice as wide and high (strides 4, 8, 16
+    instead of 8, 16, 32); the parameters are the same tensors, so a state_dict moves across,
+    and the MACs grow 3.23x at 48 px (layers 1-3 by 4x, layer4's 3 x 3 map against 2 x 2 by 2.25x,
+    conv1 not at all)."""
+    torch.manual_seed(0)
+    pooled, full = GAFStudent(10, 256).eval(), GAFStudent(10, 256, stem_pool=False).eval()
+    assert full.config()["stem_pool"] is False and pooled.config()["stem_pool"] is True
+    full.load_state_dict(pooled.state_dict())
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        _, maps = full.features_and_maps(x)
+    assert [tuple(m.shape[2:]) for m in maps] == [(12, 12), (6, 6), (3, 3)]
+    with torch.no_grad():  # conv1's output, before the pool the two differ by
+        stem = full.backbone.relu(full.backbone.bn1(full.backbone.conv1(x)))
+        assert torch.equal(full.backbone.layer1(stem), pooled.backbone.layer1(stem))
+    ratio = count_macs(full, x[:1]) / count_macs(pooled, x[:1])
+    assert ratio == pytest.approx(3.2315, abs=1e-4)
+    with pytest.raises(ValueError, match="stem_pool False is a resnet18 setting"):
+        GAFStudent(4, 8, arch="vgg16", stem_pool=False)
+
+
 def test_vgg16_works_on_small_gaf_images():
     model = GAFStudent(4, 8, arch="vgg16").eval()
     for size in (32, 64, 96):
@@ -124,7 +146,8 @@ def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, met
                   seed=0, loss=distill_loss(params), teacher_path=out,
                   runtime={**RUNTIME_DEFAULTS, "device": "cpu", "resume": False})
     ckpt = torch.load(tmp_path / "vskd.pt", weights_only=True)
-    assert ckpt["config"] == {"num_classes": CLASSES, "feature_dim": DIM, "arch": arch, "input_norm": "none"}
+    assert ckpt["config"] == {"num_classes": CLASSES, "feature_dim": DIM, "arch": arch, "input_norm": "none",
+                              "stem_pool": True}
     assert set(ckpt["loss_weights"]) == terms
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())["train"]
     assert terms | {"loss"} <= set(logged)

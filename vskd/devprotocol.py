@@ -19,8 +19,10 @@ reuses the rest: every product gets a ``<product>.key.json`` beside it holding t
 * ``gaf.h5``: raw's, plus ``gaf``;
 * a fold's teacher (``teacher.pt`` + ``teacher_outputs.h5``): frames', plus ``teacher``, the
   segments, ``seed``, the fold's split and ``runtime``;
-* a fold's baseline students (``student.pt`` and the other seeds'): gaf's, plus ``student``,
-  ``seeds``, the teacher's ``feature_dim`` (fc0's width), ``seed``, the split and ``runtime``.
+* each baseline student of a fold (``student.pt``, the first seed's, and the other seeds' in
+  ``student_seeds/``): gaf's, plus ``student``, its own training seed (``seeds: [<seed>]``),
+  the teacher's ``feature_dim`` (fc0's width), ``seed``, the split and ``runtime``; adding a
+  seed trains that seed alone.
 
 A student or distillation setting therefore never retrains a teacher, and a distillation
 setting (``alpha``, ``beta``, ``gamma``, ``distill.*``) retrains the distilled students alone.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -178,16 +181,23 @@ def fold_teacher(params: dict, block: dict, work: Path, split: dict, fold_dir: P
 
 
 def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> tuple[dict, float]:
-    """The fold's baseline students, one per seed, trained or reused (:func:`reuse_or_run`):
-    a distillation setting never retrains them."""
+    """The fold's baseline students, each seed trained or reused on its own key
+    (:func:`reuse_or_run`): a run with one more seed trains that seed alone, and a distillation
+    setting never retrains them. Returns the first seed's summary and the seconds of all."""
     from vskd.checkpoints import seed_checkpoints
-    from vskd.train_student import train_seeds
+    from vskd.train_student import train_student
 
-    students = seed_checkpoints(fold_dir / "student.pt", params["seeds"])
-    return reuse_or_run(fold_dir / "student.pt", product_keys(params, block, split)["student"], list(students.values()),
-                        lambda: train_seeds(work / "gaf.h5", fold_dir / "student.pt", None,
-                                            **student_kwargs(params, split)),
-                        f"{fold_dir.name} student")
+    kwargs = student_kwargs(params, split)
+    split_seed, key = kwargs.pop("split_seed"), product_keys(params, block, split)["student"]
+    summaries, seconds = [], 0.0
+    for i, (seed, path) in enumerate(seed_checkpoints(fold_dir / "student.pt", kwargs.pop("seeds")).items()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        train = partial(train_student, work / "gaf.h5", path, None, seed=seed, split_seed=split_seed,
+                        resume_name=(fold_dir / "student.pt", "student" if i == 0 else f"student_s{seed}"), **kwargs)
+        summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train, f"{fold_dir.name} student seed {seed}")
+        summaries.append(summary)
+        seconds += took
+    return summaries[0], round(seconds, 1)
 
 
 def student_kwargs(params: dict, split: dict) -> dict:

@@ -215,6 +215,11 @@ def _validate_student_init(params: dict, path) -> None:
     _check(isinstance(pretrained, str), path, "student.pretrained",
            f"must be a string: \"\" (from scratch), a torchvision weights name or a .pth path, got {pretrained!r}")
     arch = student["arch"]  # already checked by _validate_inputs
+    stem_pool = student.get("stem_pool", True)
+    _check(isinstance(stem_pool, bool), path, "student.stem_pool",
+           f"must be true (ResNet18's max pool after conv1, the paper's) or false, got {stem_pool!r}")
+    _check(stem_pool or arch == "resnet18", path, "student.stem_pool",
+           f"false drops ResNet18's max pool after conv1; student.arch {arch} has none to drop: set it true")
     if pretrained and pretrained not in weights_names(arch):
         _check(Path(pretrained).is_file(), path, "student.pretrained",
                f"is {pretrained!r}: neither a torchvision weights name of {arch} ({', '.join(weights_names(arch))}) "

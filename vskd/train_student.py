@@ -57,7 +57,7 @@ def build_student(num_classes: int, feature_dim: int, cfg: dict, verbose: bool =
     is; imagenet: ImageNet's normalisation inside the model), and with ``pretrained`` (a
     torchvision weights name or a local state_dict) an ImageNet backbone under a fresh head."""
     model = GAFStudent(num_classes, feature_dim, arch=cfg.get("arch", "resnet18"),
-                       input_norm=cfg.get("input_norm", "none"))
+                       input_norm=cfg.get("input_norm", "none"), stem_pool=cfg.get("stem_pool", True))
     if cfg.get("pretrained"):
         report = load_pretrained(model, cfg["pretrained"])
         if verbose:

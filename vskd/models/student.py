@@ -10,6 +10,12 @@ Backbones (``arch``; params ``student.arch``), from scratch unless ``student.pre
 names ImageNet weights (:func:`load_pretrained`):
 
 * ``resnet18`` (the paper's student): torchvision ResNet18 without its fc; 512-d pooled.
+  ``stem_pool`` (params ``student.stem_pool``) False drops the 3 x 3 max pool after conv1:
+  ImageNet's stem shrinks a 224 px photo by 4 before the first residual block, but a 48 px GAF
+  to 12 x 12, one pixel for about 12 samples of a 150-sample trial, before any block has seen
+  the fine structure of the motion (the CIFAR ResNets keep the full map for the same reason).
+  The map after conv1 stays 24 x 24: 4x the blocks' MACs. No weights change, so ImageNet
+  files load as they are.
 * ``vgg16`` (Table 4's "DASK-VGG16"): torchvision ``vgg16_bn``'s 13 convolutions and 5 max
   pools, then a global average pool (512-d) in place of VGG's 7 x 7 pool and its two
   4096-wide layers. Why: at the default 48 px GAF the last map is 1 x 1, and VGG's adaptive
@@ -85,23 +91,28 @@ class ImageNetNorm(nn.Module):
 
 
 class GAFStudent(nn.Module):
-    def __init__(self, num_classes: int, feature_dim: int, arch: str = "resnet18", input_norm: str = "none"):
+    def __init__(self, num_classes: int, feature_dim: int, arch: str = "resnet18", input_norm: str = "none",
+                 stem_pool: bool = True):
         super().__init__()
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown student input_norm {input_norm!r}; known: {', '.join(INPUT_NORMS)}")
         backbone, width = _backbone(arch)
+        if not stem_pool:
+            if arch != "resnet18":
+                raise ValueError(f"stem_pool False is a resnet18 setting (the max pool after conv1); arch is {arch!r}")
+            backbone.maxpool = nn.Identity()
         self.backbone = backbone
         self.fc0 = nn.Linear(width, feature_dim)
         self.fc1 = nn.Linear(feature_dim, num_classes)
         # none: no module at all, so the paper's forward (and its state_dict) is unchanged
         self.normalise = ImageNetNorm() if input_norm == "imagenet" else None
         self.num_classes, self.feature_dim, self.arch = num_classes, feature_dim, arch
-        self.input_norm = input_norm
+        self.input_norm, self.stem_pool = input_norm, bool(stem_pool)
 
     def config(self) -> dict:
         """The constructor's arguments: what a checkpoint stores to rebuild this model."""
         return {"num_classes": self.num_classes, "feature_dim": self.feature_dim, "arch": self.arch,
-                "input_norm": self.input_norm}
+                "input_norm": self.input_norm, "stem_pool": self.stem_pool}
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.normalise is None else self.normalise(x)
