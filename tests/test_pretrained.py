@@ -205,15 +205,19 @@ def params():
     ("student.pretrained", "weights/missing.pth", "'student.pretrained' is 'weights/missing.pth': neither a "
                                                   "torchvision weights name of resnet18"),
     ("student.stem_pool", "no", "'student.stem_pool' must be true .* or false, got 'no'"),
-    ("student.stem_pool+arch", False, "'student.stem_pool' false drops ResNet18's max pool .* vgg16 has none"),
 ])
 def test_params_validation_names_the_key(params, key, value, message):
     bad = copy.deepcopy(params)
     block, name = key.split(".")
-    if name.endswith("+arch"):  # the key, with the other arch
-        name, bad[block]["arch"] = name[:-len("+arch")], "vgg16"
     bad.setdefault(block, {})[name] = value
     with pytest.raises(ParamsError, match=message):
+        validate(bad, "params.yaml")
+
+
+def test_params_reject_stem_pool_false_for_vgg16(params):
+    bad = copy.deepcopy(params)
+    bad["student"].update(arch="vgg16", stem_pool=False)
+    with pytest.raises(ParamsError, match="'student.stem_pool' false drops ResNet18's max pool .* vgg16 has none"):
         validate(bad, "params.yaml")
 
 

@@ -189,15 +189,15 @@ def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: 
 
     kwargs = student_kwargs(params, split)
     split_seed, key = kwargs.pop("split_seed"), product_keys(params, block, split)["student"]
-    summaries, seconds = [], 0.0
+    first, seconds = None, 0.0
     for i, (seed, path) in enumerate(seed_checkpoints(fold_dir / "student.pt", kwargs.pop("seeds")).items()):
         path.parent.mkdir(parents=True, exist_ok=True)
         train = partial(train_student, work / "gaf.h5", path, None, seed=seed, split_seed=split_seed,
                         resume_name=(fold_dir / "student.pt", "student" if i == 0 else f"student_s{seed}"), **kwargs)
         summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train, f"{fold_dir.name} student seed {seed}")
-        summaries.append(summary)
+        first = summary if i == 0 else first
         seconds += took
-    return summaries[0], round(seconds, 1)
+    return first, round(seconds, 1)
 
 
 def student_kwargs(params: dict, split: dict) -> dict:

@@ -14,7 +14,7 @@ names ImageNet weights (:func:`load_pretrained`):
   ImageNet's stem shrinks a 224 px photo by 4 before the first residual block, but a 48 px GAF
   to 12 x 12, one pixel for about 12 samples of a 150-sample trial, before any block has seen
   the fine structure of the motion (the CIFAR ResNets keep the full map for the same reason).
-  The map after conv1 stays 24 x 24: 4x the blocks' MACs. No weights change, so ImageNet
+  The map after conv1 stays 24 x 24: 3.2x the MACs at 48 px. No weights change, so ImageNet
   files load as they are.
 * ``vgg16`` (Table 4's "DASK-VGG16"): torchvision ``vgg16_bn``'s 13 convolutions and 5 max
   pools, then a global average pool (512-d) in place of VGG's 7 x 7 pool and its two
