@@ -59,6 +59,15 @@ def test_a_teacher_input_changes_the_teacher_key(params, change):
     assert keys_after(params, change)["teacher"] != keys_after(params, lambda p: None)["teacher"]
 
 
+def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
+    redrawn = keys_after(params, lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", [0, 90]))
+    same = keys_after(params, lambda p: None)
+    assert redrawn["raw"] != same["raw"] and redrawn["frames"] != same["frames"]
+    assert redrawn["gaf"] == same["gaf"] and redrawn["student"] == same["student"]
+    resourced = keys_after(params, lambda p: p["utd_mhad"].__setitem__("source", "elsewhere"))
+    assert resourced["gaf"] != same["gaf"]  # other recordings: a new store
+
+
 def test_each_fold_has_its_own_teacher_key(params):
     block = dataset_block(params, "utd_mhad")
     one, other = (devprotocol.product_keys(params, block, devprotocol.fold_split(block["split"], [1, 3, 5, 7], s))

@@ -11,8 +11,8 @@ import scipy.io
 from tests.conftest import SHARED
 from vskd.datasets import get_adapter
 from vskd.datasets.skeleton_video import (COLOURS, HEAD, HIP_C, L_FOOT, R_FOOT, R_HAND, SkeletonError,
-                                          camera_view, depth_shade, draw_frames, image_coordinates, read_skeleton,
-                                          render_videos)
+                                          camera_view, depth_shade, draw_frames, image_coordinates, panel_views,
+                                          read_skeleton, render_videos)
 from vskd.frames import decode_video
 
 ODD = SHARED / "data" / "utd_mhad_odd_subjects"
@@ -97,6 +97,43 @@ def test_trail_floor_keeps_the_oldest_path_visible():
     assert floored[row, col, 0] == round(255 * 0.8 * (0.5 + 0.5 / 21))
 
 
+def _standing(frames: int) -> np.ndarray:
+    """A figure 1.6 m tall, the hip at (0, 0, 3 m): head 1 m above it, feet 0.6 m below."""
+    joints = np.zeros((frames, 20, 3))
+    joints[:, :, 2] = 3.0
+    joints[:, HEAD, 1], joints[:, [L_FOOT, R_FOOT], 1] = 1.0, -0.6
+    return joints
+
+
+def test_front_and_side_panels_show_a_push_where_the_front_view_cannot():
+    joints = _standing(2)
+    joints[1, R_HAND, 2] = 2.6  # a push: the hand 0.4 m towards the camera
+    (_, front, _), (_, side, _) = panel_views(joints, [0.0, 90.0], 0.0, 64, 0.75, False, single=False)
+    # 48 px for 1.6 m: 30 px/m. Front panel: columns 0-31, the hip at its centre (16)
+    assert front[0, HIP_C, 0] == pytest.approx(16.0)
+    assert front[1, R_HAND, 0] == pytest.approx(front[0, R_HAND, 0])   # the push is invisible
+    # side panel (its own columns 0-31): the hip 0.1 body heights (4.8 px) behind the centre,
+    # and the push moves the hand 0.4 m x 30 px/m = 12 px forward (to the left)
+    assert side[0, HIP_C, 0] == pytest.approx(16.0 + 4.8)
+    assert side[1, R_HAND, 0] - side[0, R_HAND, 0] == pytest.approx(-12.0)
+    # seen from the subject's right: the right side (Kinect x > 0) is the nearer one
+    joints[0, R_HAND, 0] = 0.3
+    assert camera_view(joints, 90.0, 0.0)[0, R_HAND, 2] < camera_view(joints, 90.0, 0.0)[0, HIP_C, 2]
+
+
+def test_panels_clip_at_their_border_and_one_front_view_is_the_plain_frame():
+    near, far = _standing(1), _standing(1)
+    near[0, R_HAND, 0] = 0.2  # 6 px right of the hip: inside the front panel
+    far[0, R_HAND, 0] = 1.5   # 45 px right of it: off the front panel
+    kw = dict(size=64, trail_s=0.0, depth_cue=False, pitch_deg=0.0)
+    a, b = draw_frames(near, 20.0, yaw_deg=[0, 90], **kw)[0], draw_frames(far, 20.0, yaw_deg=[0, 90], **kw)[0]
+    assert a.shape == (64, 64, 3)
+    # the side panel sees the sideways hand only as depth (no cue here): it is drawn the same,
+    # and the front panel's arm stops at the border instead of running into it
+    assert np.array_equal(a[:, 32:], b[:, 32:]) and not np.array_equal(a[:, :32], b[:, :32])
+    assert np.array_equal(draw_frames(far, 20.0, yaw_deg=0.0, **kw), draw_frames(far, 20.0, yaw_deg=[0.0], **kw))
+
+
 def test_drawing_is_deterministic_and_colours_the_sides(skeleton_file):
     joints = read_skeleton(skeleton_file)
     a = draw_frames(joints, 19.5, size=64)
@@ -162,3 +199,10 @@ def test_drawing_params_are_checked():
     problems = dict(_utd_checks(block))
     assert "roll_deg" in problems["download.skeleton_video"]
     assert "[0, 1], got 1.5" in problems["download.skeleton_video.trail_floor"]
+    block["download"]["skeleton_video"] = {"yaw_deg": [0, 90], "size": 128}
+    assert _utd_checks(block) == []
+    for bad, key, says in (({"yaw_deg": [0, 90, 45, 30]}, "yaw_deg", "1-3 numbers"),
+                           ({"yaw_deg": "side"}, "yaw_deg", "got 'side'"),
+                           ({"yaw_deg": [0, 90, 45], "size": 128}, "size", "3 equal panels")):
+        block["download"]["skeleton_video"] = bad
+        assert says in dict(_utd_checks(block))[f"download.skeleton_video.{key}"]

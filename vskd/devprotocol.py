@@ -16,7 +16,8 @@ reuses the rest: every product gets a ``<product>.key.json`` beside it holding t
 
 * ``raw/``: the dataset block's source, download, video and sensor settings;
 * ``frames.h5``: raw's, plus ``frames``;
-* ``gaf.h5``: raw's, plus ``gaf``;
+* ``gaf.h5``: raw's less ``download.skeleton_video`` (the drawing; the GAF reads the
+  inertial files), plus ``gaf``;
 * a fold's teacher (``teacher.pt`` + ``teacher_outputs.h5``): frames', plus ``teacher``, the
   segments, ``seed``, the fold's split and ``runtime``;
 * each baseline student of a fold (``student.pt``, the first seed's, and the other seeds' in
@@ -55,7 +56,7 @@ def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
     ``student``) only with its ``split``."""
     raw = {k: block.get(k) for k in RAW_KEYS}
     keys = {"raw": raw, "frames": {"raw": raw, "frames": params["frames"]},
-            "gaf": {"raw": raw, "gaf": params["gaf"]}}
+            "gaf": {"raw": _without_drawing(raw), "gaf": params["gaf"]}}
     if split is not None:
         fold = {"seed": params["seed"], "split": split, "runtime": params.get("runtime", {})}
         keys["teacher"] = {"frames": keys["frames"], "teacher": params["teacher"],
@@ -63,6 +64,14 @@ def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
         keys["student"] = {"gaf": keys["gaf"], "student": params["student"], "seeds": params["seeds"],
                            "feature_dim": params["teacher"]["feature_dim"], **fold}
     return keys
+
+
+def _without_drawing(raw: dict) -> dict:
+    """raw's settings less how the skeleton is drawn: pixels the GAF store never reads, so
+    redrawing the teacher's video keeps the GAF store and the baseline students."""
+    download = dict(raw.get("download") or {})
+    download.pop("skeleton_video", None)
+    return {**raw, "download": download}
 
 
 def key_path(product: Path) -> Path:

@@ -96,6 +96,20 @@ def _utd_prepare(block: dict, out_dir: Path) -> dict:
     return {**summary, **skeleton_video.render_videos(out_dir, progress=progress, **drawing)}
 
 
+def _view_checks(drawing: dict) -> list[tuple[str, str]]:
+    """``yaw_deg``: one angle, or a list of 1-3 (one panel each, side by side, ``size`` split evenly)."""
+    yaw = drawing.get("yaw_deg", 0.0)
+    angles = yaw if isinstance(yaw, list) else [yaw]
+    if not 1 <= len(angles) <= 3 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles):
+        return [("download.skeleton_video.yaw_deg", f"must be a number or a list of 1-3 numbers (one panel "
+                                                    f"per view), got {yaw!r}")]
+    size = drawing.get("size", 128)
+    if isinstance(yaw, list) and (not isinstance(size, int) or size % len(angles)):
+        return [("download.skeleton_video.size", f"must split into {len(angles)} equal panels (one per "
+                                                 f"yaw_deg angle), got {size!r}")]
+    return []
+
+
 def _utd_checks(block: dict) -> list[tuple[str, str]]:
     problems = _empty_mapping("sensor")(block)
     video = block.get("video") or {}
@@ -108,6 +122,7 @@ def _utd_checks(block: dict) -> list[tuple[str, str]]:
     unknown = sorted(set(drawing) - set(DEFAULTS))
     if unknown:
         problems.append(("download.skeleton_video", f"unknown key(s) {unknown}; known: {sorted(DEFAULTS)}"))
+    problems += _view_checks(drawing)
     floor = drawing.get("trail_floor", 0.0)
     if not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
         problems.append(("download.skeleton_video.trail_floor", f"must be a number in [0, 1], got {floor!r}"))

@@ -138,36 +138,73 @@ def trail_brightness(age: float, floor: float) -> float:
 
 def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
                 trail_s: float = DEFAULTS["trail_s"], depth_cue: bool = DEFAULTS["depth_cue"],
-                body_fraction: float = DEFAULTS["body_fraction"], yaw_deg: float = DEFAULTS["yaw_deg"],
+                body_fraction: float = DEFAULTS["body_fraction"], yaw_deg=DEFAULTS["yaw_deg"],
                 pitch_deg: float = DEFAULTS["pitch_deg"], trail_floor: float = DEFAULTS["trail_floor"]) -> np.ndarray:
     """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic. Trails fade
     by :func:`trail_brightness`: with a floor the oldest part of the path stays visible, its
-    direction still told by the fade."""
-    from PIL import Image, ImageDraw
+    direction still told by the fade.
 
-    joints = camera_view(joints, yaw_deg, pitch_deg)
-    xy = image_coordinates(joints, size, body_fraction)
-    shade = depth_shade(joints, depth_cue)
+    ``yaw_deg`` is one angle (one view fills the frame) or a list of angles: one panel per
+    view, side by side, each ``size / len(yaw_deg)`` wide at the same scale (:func:`panel_views`)."""
+    yaws = [float(y) for y in yaw_deg] if isinstance(yaw_deg, (list, tuple)) else [float(yaw_deg)]
     width = max(1, round(size / 20))  # 6 px at 128: 3 px after the frames stage's 64-px resize
     trail = max(0, int(round(trail_s * fps)))
+    views = panel_views(joints, yaws, pitch_deg, size, body_fraction, depth_cue, single=not isinstance(yaw_deg, (list, tuple)))
+    panel_w = size // len(views)
     frames = np.zeros((len(joints), size, size, 3), np.uint8)
     for t in range(len(joints)):
-        img = Image.new("RGB", (size, size))
-        draw = ImageDraw.Draw(img)
-        for part, joint in TRAILS:  # under the figure, fading into the past
-            for k in range(max(0, t - trail), t):
-                age = (t - k) / (trail + 1)
-                draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
-                          fill=_scaled(COLOURS[part], trail_brightness(age, trail_floor)), width=max(1, width - 1))
-        # far bones first, so a nearer limb is drawn over what it hides
-        for part, a, b in sorted(BONES, key=lambda bone: -(joints[t, bone[1], 2] + joints[t, bone[2], 2])):
-            factor = 0.5 * (shade[t, a] + shade[t, b])
-            draw.line([tuple(xy[t, a]), tuple(xy[t, b])], fill=_scaled(COLOURS[part], factor), width=width)
-        r = 1.5 * width
-        hx, hy = xy[t, HEAD]
-        draw.ellipse([hx - r, hy - r, hx + r, hy + r], fill=_scaled(COLOURS["torso"], shade[t, HEAD]))
-        frames[t] = np.asarray(img)
+        for k, view in enumerate(views):
+            frames[t, :, k * panel_w:(k + 1) * panel_w] = _draw_view(view, t, panel_w, size, width, trail, trail_floor)
     return frames
+
+
+# A reach goes forward about twice as far as back: 99th percentiles 0.35 and 0.15 body heights
+# from the hip in UTD-MHAD subjects 1/3/5/7. In a panel (half the frame's width or less) the hip
+# therefore sits this many body heights behind the panel's centre, times the share of the
+# forward axis the view shows (sin of minus its yaw: 1 for the side view, 0 for the front).
+REACH_SHIFT = 0.1
+
+
+def panel_views(joints: np.ndarray, yaws: list[float], pitch_deg: float, size: int,
+                body_fraction: float, depth_cue: bool, single: bool) -> list[tuple]:
+    """(joints, xy, shade) per view; ``xy`` in the view's own panel (0 .. size / n columns).
+
+    One view (``single``) fills the frame with the hip at its centre, as drawn before panels
+    existed; with a list each panel gets the shift :data:`REACH_SHIFT` explains."""
+    views = []
+    for k, yaw in enumerate(yaws):
+        seen = camera_view(joints, yaw, pitch_deg)
+        xy = image_coordinates(seen, size, body_fraction)
+        if not single:
+            panel_w = size / len(yaws)
+            body_px = body_fraction * size
+            centre = 0.5 * panel_w - REACH_SHIFT * np.sin(np.radians(-yaw)) * body_px
+            xy[..., 0] += centre - size / 2   # image_coordinates put the hip at size / 2
+        views.append((seen, xy, depth_shade(seen, depth_cue)))
+    return views
+
+
+def _draw_view(view: tuple, t: int, panel_w: int, size: int, width: int, trail: int,
+               trail_floor: float) -> np.ndarray:
+    """Frame ``t`` of one view as a (size, panel_w, 3) image: trails, bones far to near, head."""
+    from PIL import Image, ImageDraw
+
+    joints, xy, shade = view
+    img = Image.new("RGB", (panel_w, size))
+    draw = ImageDraw.Draw(img)
+    for part, joint in TRAILS:  # under the figure, fading into the past
+        for k in range(max(0, t - trail), t):
+            age = (t - k) / (trail + 1)
+            draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
+                      fill=_scaled(COLOURS[part], trail_brightness(age, trail_floor)), width=max(1, width - 1))
+    # far bones first, so a nearer limb is drawn over what it hides
+    for part, a, b in sorted(BONES, key=lambda bone: -(joints[t, bone[1], 2] + joints[t, bone[2], 2])):
+        factor = 0.5 * (shade[t, a] + shade[t, b])
+        draw.line([tuple(xy[t, a]), tuple(xy[t, b])], fill=_scaled(COLOURS[part], factor), width=width)
+    r = 1.5 * width
+    hx, hy = xy[t, HEAD]
+    draw.ellipse([hx - r, hy - r, hx + r, hy + r], fill=_scaled(COLOURS["torso"], shade[t, HEAD]))
+    return np.asarray(img)
 
 
 def video_path(raw_dir: Path, skeleton_path: Path) -> Path:
