@@ -3,6 +3,7 @@
 import copy
 import json
 
+import numpy as np
 import pytest
 
 import vskd.train_teacher
@@ -144,6 +145,45 @@ def test_complementarity_counts_where_only_one_model_is_right():
 def _students_run(preds: dict, y=(0, 1, 2, 1), ids=("a", "b", "c", "d")) -> dict:
     found = {"s1": {"test_ids": list(ids), "y_true": list(y), "student": preds, "seconds": 1.0}}
     return {"seeds": [int(s) for s in preds], "predictions": found, **devprotocol.students_summary(found)}
+
+
+def _write_index(path, ids, labels, subjects, **arrays):
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5["index/ids"] = np.array(ids, dtype=object).astype("S")
+        h5["index/labels"], h5["index/subjects"] = np.array(labels), np.array(subjects)
+        h5["index/trials"] = np.ones(len(ids), dtype=np.int64)
+        for name, value in arrays.items():
+            h5[name] = value
+
+
+def test_teachers_only_reads_the_held_out_predictions_in_the_gaf_order(params, tmp_path, monkeypatch):
+    ids, labels, subjects = ["a1_s1_t1", "a2_s7_t1", "a1_s7_t1", "a3_s7_t1"], [0, 1, 0, 2], [1, 7, 7, 7]
+    _write_index(tmp_path / "gaf.h5", ids, labels, subjects)
+
+    def fake_train(frames, model, outputs, live, **kw):
+        model.write_bytes(b"model")
+        logits = np.eye(3)[[0, 1, 2]]          # a1_s1_t1 -> 0, a1_s7_t1 -> 1 (wrong), a2_s7_t1 -> 2 (wrong)
+        _write_index(outputs, ["a1_s1_t1", "a1_s7_t1", "a2_s7_t1"], [0, 0, 1], [1, 7, 7], logits=logits)
+        return {"train_accuracy": 0.9}
+
+    monkeypatch.setattr(vskd.train_teacher, "train_teacher", fake_train)
+    block = dataset_block(params, "utd_mhad")
+    split = devprotocol.fold_split(block["split"], [1, 7], 7)
+    (tmp_path / "fold_s7").mkdir()
+    fold = devprotocol.fold_teacher_only(params, block, tmp_path, split, tmp_path / "fold_s7")
+    # a3_s7_t1 has no teacher output: -1, counted wrong
+    assert fold["test_ids"] == ["a2_s7_t1", "a1_s7_t1", "a3_s7_t1"] and fold["y_true"] == [1, 0, 2]
+    assert fold["teacher"] == {"0": [2, 1, -1]} and fold["train_accuracy"] == 0.9
+    run = {"seeds": [0], "predictions": {"s7": fold}, **devprotocol.students_summary({"s7": fold}, "teacher")}
+    assert run["folds"]["s7"]["mean"] == 0.0 and devprotocol.format_students(run, "teacher").count("±") == 1
+    # against a protocol file, whose teacher per fold is one list: right on the first two trials
+    protocol = {"seeds": [0, 1, 2], "predictions": {"s7": {**fold, "teacher": [1, 0, 0]}}}
+    paired = devprotocol.compare_teachers(run, protocol, "protocol.json")
+    assert paired["bootstrap"]["accuracy_diff"] == pytest.approx(-2 / 3)
+    with pytest.raises(ValueError, match="protocol.json: no teacher predictions"):
+        devprotocol.compare_teachers(run, _students_run({"0": [0, 1, 2, 1]}), "protocol.json")
 
 
 def test_students_summary_by_hand():

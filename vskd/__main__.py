@@ -3,7 +3,8 @@
 * ``python -m vskd predict MODEL FILE [--window S] [--stride S] [--rate HZ] [--json]``
 * ``python -m vskd report [--from-json FILE] [--out FILE] [--repo DIR]``: Tables 1-4 as Markdown
 * ``python -m vskd dev [--folds ...] [--seeds ...] [-S KEY=VALUE]``: the development protocol
-  (``--students-only``: its baseline students alone; ``--against FILE``: compared with another
+  (``--students-only``: its baseline students alone; ``--teachers-only``: its teachers alone;
+  ``--against FILE``: compared with another
   run of the same kind, trial by trial)
 * ``python -m vskd preset TABLE [-S KEY=VALUE] [--queue] [--dry-run]``: a paper table at its scale
 """
@@ -98,12 +99,16 @@ def _add_dev(commands) -> None:
     d.add_argument("--seeds", help="training seeds, comma-separated (default: params.yaml seeds)")
     d.add_argument("--work", default="data/dev", help="stores and fold models go here (default data/dev)")
     d.add_argument("--out", default=None, help="metrics JSON (default metrics/dev/<dataset>.json, "
-                                               "<dataset>_students.json with --students-only)")
+                                               "<dataset>_students.json with --students-only, "
+                                               "<dataset>_teachers.json with --teachers-only)")
     d.add_argument("--students-only", action="store_true",
                    help="train and test the baseline students alone (no teacher): the cheap loop for a "
                         "student or GAF setting")
+    d.add_argument("--teachers-only", action="store_true",
+                   help="train and test each fold's teacher alone (no students): the loop for a teacher "
+                        "or skeleton-drawing setting")
     d.add_argument("--against", default=None,
-                   help="another run's JSON of the same kind (students-only, or a protocol file with its "
+                   help="another run's JSON of the same kind (students- or teachers-only, or a protocol file with its "
                         "predictions) to compare with, trial by trial")
     _add_overrides(d, "override a params.yaml value for this run (as dvc exp run -S), repeatable")
 
@@ -130,13 +135,19 @@ def _ints(text: str | None) -> list[int] | None:
 
 
 def dev(args) -> int:
-    from vskd.devprotocol import format_students, format_summary, run_dev, run_students
+    from vskd.devprotocol import format_students, format_summary, run_dev, run_students, run_teachers
     from vskd.params import ParamsError
 
-    out = args.out or f"metrics/dev/{args.dataset}{'_students' if args.students_only else ''}.json"
+    only = "_students" if args.students_only else "_teachers" if args.teachers_only else ""
+    out = args.out or f"metrics/dev/{args.dataset}{only}.json"
     common = dict(seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
     try:
-        if args.students_only:
+        if args.students_only and args.teachers_only:
+            raise ValueError("--students-only and --teachers-only exclude each other: drop one")
+        if args.teachers_only:
+            result = run_teachers(args.params, args.dataset, _ints(args.subjects), args.work, out,
+                                  folds=common["folds"], overrides=args.set, against=args.against)
+        elif args.students_only:
             result = run_students(args.params, args.dataset, _ints(args.subjects), args.work, out,
                                   against=args.against, **common)
         else:
@@ -145,7 +156,8 @@ def dev(args) -> int:
     except (ParamsError, ValueError, FileNotFoundError) as exc:
         print(f"dev: error: {exc}", file=sys.stderr)
         return 1
-    print(format_students(result) if args.students_only else format_summary(result))
+    print(format_students(result, "teacher") if args.teachers_only
+          else format_students(result) if args.students_only else format_summary(result))
     print(f"dev: wrote {out}", file=sys.stderr)
     return 0
 

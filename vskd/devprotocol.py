@@ -6,7 +6,8 @@ and MiniRocket once per seed) and writes one metrics JSON with every fold, the m
 over folds, and paired tests pooled over every held-out trial. Settings are chosen on these
 folds, never on the project's cross-subject test subjects. ``--students-only``
 (:func:`run_students`) trains the baseline students alone and keeps their predictions, so
-two student or GAF settings can be compared trial by trial (:func:`compare_students`).
+two student or GAF settings can be compared trial by trial (:func:`compare_students`);
+``--teachers-only`` (:func:`run_teachers`) does the same for the teacher.
 
 The raw folder, frames and GAF stores do not depend on the fold, so they are built once
 under ``<work>/<dataset>/``; each fold's models go to ``<work>/<dataset>/fold_s<S>/``.
@@ -404,14 +405,65 @@ def fold_students(params: dict, block: dict, work: Path, split: dict, fold_dir: 
             "student": predictions, "seconds": seconds}
 
 
-def students_summary(folds: dict[str, dict]) -> dict:
+def fold_teacher_only(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
+    """The fold's teacher (:func:`fold_teacher`, trained or reused) and its held-out predictions,
+    kept as seed ``"0"`` in the GAF store's test order, the order every dev file keeps."""
+    from vskd.h5store import read_index
+    from vskd.index import make_split
+
+    summary, seconds = fold_teacher(params, block, work, split, fold_dir)
+    with open_store(work / "gaf.h5", "gaf") as h5:
+        index = read_index(h5)
+    test = make_split(index["subjects"], index["trials"], index["labels"], split, params["seed"])["test"]
+    with open_store(fold_dir / "teacher_outputs.h5", "teacher") as h5:
+        row = {str(i): k for k, i in enumerate(read_index(h5)["ids"])}
+        logits = h5["logits"][()]
+    ids = [str(i) for i in index["ids"][test]]
+    # a trial the teacher has no output for (on_bad_sample: skip) counts as wrong: -1
+    predictions = [int(logits[row[i]].argmax()) if i in row else -1 for i in ids]
+    return {"test_ids": ids, "y_true": index["labels"][test].tolist(), "teacher": {"0": predictions},
+            "seconds": seconds, "train_accuracy": summary.get("train_accuracy")}
+
+
+def run_teachers(params_path, name: str, subjects: list[int], work_dir, out_path, folds=None,
+                 overrides: list[str] = (), against=None) -> dict:
+    """Each fold's teacher alone (no students): the loop for a teacher or drawing setting. The
+    teacher is one run per fold, kept as seed 0; ``against`` (a teachers-only or protocol JSON)
+    is compared with it trial by trial."""
+    params, block, work, _ = _prepare(params_path, name, subjects, work_dir, None, folds, overrides)
+    found = {}
+    for held_out in folds or subjects:
+        split = fold_split(block["split"], subjects, held_out)
+        found[f"s{held_out}"] = fold_teacher_only(params, block, work, split, work / f"fold_s{held_out}")
+    result = {"dataset": name, "protocol": "leave-one-subject-out, teachers only", "subjects": list(subjects),
+              "seeds": [0], "seed": params["seed"], "overrides": list(overrides),
+              **students_summary(found, "teacher"), "predictions": found}
+    if against is not None:
+        result["against"] = {"file": str(against),
+                             **compare_teachers(result, json.loads(Path(against).read_text()), against)}
+    _write(out_path, result)
+    return result
+
+
+def compare_teachers(result: dict, reference: dict, name) -> dict:
+    """A teachers-only run against ``reference`` (teachers-only, or a protocol file whose one
+    teacher per fold is a plain list), trial by trial: result - reference."""
+    folds = reference.get("predictions") or {}
+    if not folds or any("teacher" not in f for f in folds.values()):
+        raise ValueError(f"{name}: no teacher predictions per fold (a teachers-only or protocol file is needed)")
+    if not isinstance(next(iter(folds.values()))["teacher"], dict):
+        reference = _teacher_as_seed(reference)
+    return compare_students(result, reference, "teacher")
+
+
+def students_summary(folds: dict[str, dict], model: str = "student") -> dict:
     """Accuracy per fold and seed, each fold's mean and std over seeds, mean and std over folds."""
     from vskd.stats import seed_summary
 
     per_fold = {}
     for fold, f in folds.items():
         y = np.asarray(f["y_true"])
-        acc = {s: float(np.mean(np.asarray(p) == y)) for s, p in f["student"].items()}
+        acc = {s: float(np.mean(np.asarray(p) == y)) for s, p in f[model].items()}
         per_fold[fold] = {"per_seed": acc, **seed_summary(list(acc.values())), "seconds": f["seconds"]}
     return {"folds": per_fold, "across_folds": seed_summary([m["mean"] for m in per_fold.values()])}
 
@@ -473,12 +525,11 @@ def run_students(params_path, name: str, subjects: list[int], work_dir, out_path
     return result
 
 
-def format_students(result: dict) -> str:
-    """Students-only table: accuracy per fold (mean +- std over seeds), then over folds."""
+def format_students(result: dict, label: str = "baseline student") -> str:
+    """Students- or teachers-only table: accuracy per fold (mean +- std over seeds), then over folds."""
     folds, a = result["folds"], result["across_folds"]
-    lines = ["| baseline student | " + " | ".join(folds) + " | mean ± std over folds |", "|---" * (len(folds) + 2) + "|",
-             "| accuracy | " + " | ".join(f"{100 * m['mean']:.1f} ± {100 * (m['std'] or 0):.1f}" for m in folds.values())
-             + f" | {100 * a['mean']:.1f} ± {100 * (a['std'] or 0):.1f} |"]
+    lines = [f"| {label} | " + " | ".join(folds) + " | mean ± std over folds |", "|---" * (len(folds) + 2) + "|",
+             "| accuracy | " + " | ".join(_mean_std(m) for m in folds.values()) + f" | {_mean_std(a)} |"]
     if "against" in result:
         ci = result["against"]["bootstrap"]
         bc = ", ".join(f"{t['b']}/{t['c']}" for t in result["against"]["mcnemar"].values())
@@ -486,6 +537,12 @@ def format_students(result: dict) -> str:
                      f"paired bootstrap 95 % CI [{100 * ci['ci_low']:+.1f}, {100 * ci['ci_high']:+.1f}]; "
                      f"McNemar b/c per seed {bc}")
     return "\n".join(lines)
+
+
+def _mean_std(summary: dict) -> str:
+    """"78.5 ± 2.5" in percent; the mean alone where one run has no spread."""
+    spread = "" if summary["std"] is None else f" ± {100 * summary['std']:.1f}"
+    return f"{100 * summary['mean']:.1f}{spread}"
 
 
 def _plain(value):

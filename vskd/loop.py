@@ -55,7 +55,7 @@ def train_epoch(model: nn.Module, step: Step, train_loader, optimizer, max_grad_
     sums: dict[str, float] = {}
     correct = seen = 0
     for batch in progress(train_loader, desc=desc, unit="batch"):
-        batch = to_device(batch, rt.device)
+        batch = rt.inputs(to_device(batch, rt.device))
         loss, terms, logits, target = train_batch(model, step, batch, optimizer, max_grad_norm, amp)
         n = len(target)
         seen += n

@@ -229,7 +229,7 @@ def _validate_student_init(params: dict, path) -> None:
 # The `runtime` block: how stages run, not what they compute (README, "Robustness, resume
 # and scale-out"). Optional; a missing key takes its default.
 RUNTIME_DEFAULTS = {"device": "auto", "distributed": {"nproc_per_node": 1, "backend": "auto"},
-                    "resume": True, "on_bad_sample": "error", "amp": False}
+                    "resume": True, "on_bad_sample": "error", "amp": False, "channels_last": False}
 
 
 def runtime_block(params: dict) -> dict:
@@ -268,6 +268,8 @@ def _validate_runtime(params: dict, path) -> None:
            f"must be 'error' or 'skip', got {rt['on_bad_sample']!r}")
     _check(isinstance(rt["amp"], bool), path, "runtime.amp",
            f"must be true (autocast in training: bfloat16 on CPU; vskd/amp.py) or false, got {rt['amp']!r}")
+    _check(isinstance(rt["channels_last"], bool), path, "runtime.channels_last",
+           f"must be true (channels-last weights and inputs in training) or false, got {rt['channels_last']!r}")
 
 
 def _validate_dataset(params: dict, name: str, path) -> None:

@@ -51,6 +51,7 @@ class Runtime:
     resume: bool = True
     backend: str | None = None      # set when this process joined a process group
     amp: bool = False               # runtime.amp: autocast in training steps (:class:`vskd.amp.Amp`)
+    channels_last: bool = False     # runtime.channels_last: NHWC weights and inputs (:meth:`inputs`)
 
     @property
     def distributed(self) -> bool:
@@ -71,11 +72,23 @@ class Runtime:
         """``module`` on the device; under DDP its BatchNorms synchronised and the whole
         wrapped in ``DistributedDataParallel``. Call the returned module in training steps."""
         module.to(self.device)
+        if self.channels_last:   # before DDP, whose gradient buckets view the parameters
+            module.to(memory_format=torch.channels_last)
         if not self.distributed:
             return module
         convert_sync_batchnorm(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def inputs(self, batch: tuple) -> tuple:
+        """A training batch with its input (the first item: GAF images (B, C, H, W) or clips
+        (B, S, C, H, W)) in channels-last memory order under ``runtime.channels_last``: the
+        values are the same, each image's C values sit side by side, as NHWC kernels
+        (oneDNN on CPU, cuDNN's tensor cores) read them without a transpose."""
+        if not self.channels_last or not isinstance(batch[0], torch.Tensor) or batch[0].ndim < 4:
+            return batch
+        x = batch[0].movedim(-3, -1).contiguous().movedim(-1, -3)
+        return (x, *batch[1:])
 
     def all_sum(self, values: list[float]) -> list[float]:
         """Elementwise sum over the processes (identity for one process)."""
@@ -112,7 +125,8 @@ def start_runtime(cfg: dict | None = None) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     rt = Runtime(device=device, rank=rank, world_size=world, local_rank=local_rank,
-                 resume=bool(cfg.get("resume", True)), amp=bool(cfg.get("amp", False)))
+                 resume=bool(cfg.get("resume", True)), amp=bool(cfg.get("amp", False)),
+                 channels_last=bool(cfg.get("channels_last", False)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
         # cuBLAS needs this for deterministic results; set before its first use.
