@@ -1,0 +1,106 @@
+"""One training step of the teacher and the student: float32 or bfloat16 autocast, contiguous or
+channels-last (``runtime.amp``, ``runtime.channels_last``), on this machine.
+
+    python -m benchmarks.memory_format                 # torch's default thread count
+    OMP_NUM_THREADS=1 python -m benchmarks.memory_format --threads 1
+
+The step is the stages' own (:class:`vskd.runtime.Runtime` wraps the model and reorders the
+inputs; :class:`vskd.amp.Amp` autocasts), on random inputs of the dev protocol's sizes: the
+teacher on 8 clips of 8 frames at 56 px, the student on 16 GAF images at 48 px. The four
+variants run interleaved, round by round, and each reports its median seconds per step and
+its speed-up over float32 contiguous. Bfloat16 is fast only on CPUs with bfloat16
+instructions (AVX512_BF16, AMX) and on recent GPUs (vskd/amp.py warns elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from vskd.amp import Amp
+from vskd.runtime import Runtime
+
+VARIANTS = ((False, False), (True, False), (False, True), (True, True))  # (amp, channels_last)
+
+
+def models_and_batches(seed: int = 0) -> dict:
+    """The teacher (TRN on BN-Inception) and the student (ResNet18 with its fc0 head), each with
+    one random batch of the dev protocol's sizes."""
+    from vskd.models.student import GAFStudent
+    from vskd.models.trn import TRNTeacher
+
+    torch.manual_seed(seed)
+    return {"teacher": (TRNTeacher(27, 8, 256, 0.5), torch.rand(8, 8, 3, 56, 56) * 255, torch.randint(0, 27, (8,))),
+            "student": (GAFStudent(27, 256), torch.rand(16, 3, 48, 48) * 2 - 1, torch.randint(0, 27, (16,)))}
+
+
+def make_step(model, x, y, amp: bool, channels_last: bool):
+    """A closure running one optimiser step of a copy of ``model`` (``step.net``) as the
+    training loop does."""
+    import copy
+
+    rt = Runtime(amp=amp, channels_last=channels_last)
+    net = rt.wrap(copy.deepcopy(model))
+    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    autocast = Amp(rt.device) if amp else None
+    net.train()
+
+    def step():
+        inputs, target = rt.inputs((x, y))
+        opt.zero_grad()
+        if autocast is None:
+            torch.nn.functional.cross_entropy(net(inputs), target).backward()
+        else:
+            with autocast.autocast():
+                logits = net(inputs)
+            torch.nn.functional.cross_entropy(logits.float(), target).backward()
+        opt.step()
+    step.net = net
+    return step
+
+
+def bench(rounds: int, steps: int) -> dict:
+    results = {}
+    for name, (model, x, y) in models_and_batches().items():
+        runs = {v: make_step(model, x, y, *v) for v in VARIANTS}
+        for run in runs.values():
+            run()                                   # warm-up: allocations, oneDNN kernel choice
+        times = {v: [] for v in VARIANTS}
+        for _ in range(rounds):
+            for v, run in runs.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    run()
+                times[v].append((time.perf_counter() - start) / steps)
+        base = statistics.median(times[(False, False)])
+        results[name] = [{"amp": a, "channels_last": c, "seconds_per_step": statistics.median(times[(a, c)]),
+                          "speedup": base / statistics.median(times[(a, c)])} for a, c in VARIANTS]
+    return results
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3, help="steps per variant per round")
+    p.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = bench(args.rounds, args.steps)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU {torch.backends.cpu.get_cpu_capability()}")
+    print("| model | amp | channels_last | s / step | speed-up |\n|---|---|---|---|---|")
+    for name, rows in results.items():
+        for r in rows:
+            print(f"| {name} | {r['amp']} | {r['channels_last']} | {r['seconds_per_step']:.3f} | {r['speedup']:.2f}x |")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"threads": torch.get_num_threads(), "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
