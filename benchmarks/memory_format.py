@@ -92,7 +92,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = bench(args.rounds, args.steps)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU {torch.backends.cpu.get_cpu_capability()}")
+    cpu = torch.backends.cpu.get_cpu_capability()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU {cpu}")
     print("| model | amp | channels_last | s / step | speed-up |\n|---|---|---|---|---|")
     for name, rows in results.items():
         for r in rows:

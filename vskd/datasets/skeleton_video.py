@@ -20,6 +20,8 @@ What a from-scratch CNN needs to read at 56-64 px, and why each choice is made:
 * **Motion trails**: hands and feet leave a fading trace of their last ``trail_s`` seconds,
   so one frame shows where a limb came from (clockwise vs counter-clockwise circles draw the
   same figure; only the direction of travel tells them apart).
+* **One view or several**: ``yaw_deg`` a list draws one panel per camera angle side by side
+  (``[0, 90]``: front and right side, all three axes at once); measured in docs/real-motion.md.
 """
 
 from __future__ import annotations
@@ -146,10 +148,11 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
 
     ``yaw_deg`` is one angle (one view fills the frame) or a list of angles: one panel per
     view, side by side, each ``size / len(yaw_deg)`` wide at the same scale (:func:`panel_views`)."""
-    yaws = [float(y) for y in yaw_deg] if isinstance(yaw_deg, (list, tuple)) else [float(yaw_deg)]
+    single = not isinstance(yaw_deg, (list, tuple))
+    yaws = [float(yaw_deg)] if single else [float(y) for y in yaw_deg]
     width = max(1, round(size / 20))  # 6 px at 128: 3 px after the frames stage's 64-px resize
     trail = max(0, int(round(trail_s * fps)))
-    views = panel_views(joints, yaws, pitch_deg, size, body_fraction, depth_cue, single=not isinstance(yaw_deg, (list, tuple)))
+    views = panel_views(joints, yaws, pitch_deg, size, body_fraction, depth_cue, single=single)
     panel_w = size // len(views)
     frames = np.zeros((len(joints), size, size, 3), np.uint8)
     for t in range(len(joints)):
@@ -159,7 +162,7 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
 
 
 # A reach goes forward about twice as far as back: 99th percentiles 0.35 and 0.15 body heights
-# from the hip in UTD-MHAD subjects 1/3/5/7. In a panel (half the frame's width or less) the hip
+# from the median hip over every joint and frame of UTD-MHAD subjects 1/3/5/7. In a panel (half the frame's width or less) the hip
 # therefore sits this many body heights behind the panel's centre, times the share of the
 # forward axis the view shows (sin of minus its yaw: 1 for the side view, 0 for the front).
 REACH_SHIFT = 0.1
@@ -169,8 +172,8 @@ def panel_views(joints: np.ndarray, yaws: list[float], pitch_deg: float, size: i
                 body_fraction: float, depth_cue: bool, single: bool) -> list[tuple]:
     """(joints, xy, shade) per view; ``xy`` in the view's own panel (0 .. size / n columns).
 
-    One view (``single``) fills the frame with the hip at its centre, as drawn before panels
-    existed; with a list each panel gets the shift :data:`REACH_SHIFT` explains."""
+    One view (``single``) fills the frame with the hip at its centre; with a list each panel
+    gets the shift :data:`REACH_SHIFT` explains."""
     views = []
     for k, yaw in enumerate(yaws):
         seen = camera_view(joints, yaw, pitch_deg)
