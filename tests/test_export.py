@@ -67,7 +67,7 @@ def test_count_macs_resnet18_and_gaf_layer():
 @pytest.mark.parametrize("n,size", [(156, 64), (200, 16), (40, 64), (64, 64)])
 def test_resize_matrix_is_the_antialiased_resize(n, size):
     g = torch.randn(1, 2, n, n, dtype=torch.float64)
-    r = torch.from_numpy(resize_matrix(n, size))
+    r = torch.tensor(resize_matrix(n, size))  # a copy: the cached matrix is read-only
     expected = g if n == size else F.interpolate(g, size=(size, size), mode="bilinear", align_corners=False,
                                                  antialias=True)
     torch.testing.assert_close(r @ g @ r.T, expected, atol=1e-12, rtol=0)
