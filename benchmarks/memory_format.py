@@ -5,7 +5,7 @@ channels-last (``runtime.amp``, ``runtime.channels_last``), on this machine.
     OMP_NUM_THREADS=1 python -m benchmarks.memory_format --threads 1
 
 The step is the stages' own (:class:`vskd.runtime.Runtime` wraps the model and reorders the
-inputs; :class:`vskd.amp.Amp` autocasts), on random inputs of the dev protocol's sizes: the
+inputs; :func:`vskd.loop.train_batch` runs it, under :class:`vskd.amp.Amp`), on random inputs of the dev protocol's sizes: the
 teacher on 8 clips of 8 frames at 56 px, the student on 16 GAF images at 48 px. The four
 variants run interleaved, round by round, and each reports its median seconds per step and
 its speed-up over float32 contiguous. Bfloat16 is fast only on CPUs with bfloat16
@@ -43,22 +43,21 @@ def make_step(model, x, y, amp: bool, channels_last: bool):
     training loop does."""
     import copy
 
+    from vskd.loop import train_batch
+
     rt = Runtime(amp=amp, channels_last=channels_last)
     net = rt.wrap(copy.deepcopy(model))
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
     autocast = Amp(rt.device) if amp else None
     net.train()
 
+    def forward(batch):
+        inputs, target = batch
+        logits = net(inputs)
+        return torch.nn.functional.cross_entropy(logits.float(), target), {}, logits, target
+
     def step():
-        inputs, target = rt.inputs((x, y))
-        opt.zero_grad()
-        if autocast is None:
-            torch.nn.functional.cross_entropy(net(inputs), target).backward()
-        else:
-            with autocast.autocast():
-                logits = net(inputs)
-            torch.nn.functional.cross_entropy(logits.float(), target).backward()
-        opt.step()
+        train_batch(net, forward, rt.inputs((x, y)), opt, None, autocast)
     step.net = net
     return step
 

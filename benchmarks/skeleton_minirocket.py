@@ -27,7 +27,7 @@ import numpy as np
 
 from vskd.datasets.resample import resample_to_length
 from vskd.datasets.skeleton_video import (HEAD, HIP_C, L_ELBOW, L_FOOT, L_HAND, R_ELBOW, R_FOOT, R_HAND,
-                                          read_skeleton)
+                                          body_height, read_skeleton)
 from vskd.minirocket import fit_predict
 from vskd.stats import paired_bootstrap_ci, seed_summary
 
@@ -39,8 +39,7 @@ TRIAL = re.compile(r"^(a(\d+)_s(\d+)_t(\d+))_skeleton\.mat$")
 def joint_paths(joints: np.ndarray) -> np.ndarray:
     """(T, 20, 3) metres -> (21, LENGTH): the chosen joints' paths in body heights from the hip."""
     hip = np.median(joints[:, HIP_C], axis=0)
-    height = float(np.median(joints[:, HEAD, 1] - joints[:, [L_FOOT, R_FOOT], 1].mean(axis=1)))
-    rel = (joints[:, JOINTS] - hip) / height
+    rel = (joints[:, JOINTS] - hip) / body_height(joints)
     return resample_to_length(rel.reshape(len(joints), -1), LENGTH).T
 
 

@@ -385,18 +385,25 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
 
 # --- Baseline students alone: the cheap loop for a student or GAF setting ---------------
 
+def held_out(params: dict, work: Path, split: dict) -> tuple[dict, np.ndarray]:
+    """The GAF store's index and the fold's test rows in it: the trials, and their order, that
+    every dev file reports per fold."""
+    from vskd.h5store import read_index
+    from vskd.index import make_split
+
+    with open_store(work / "gaf.h5", "gaf") as h5:
+        index = read_index(h5)
+    return index, make_split(index["subjects"], index["trials"], index["labels"], split, params["seed"])["test"]
+
+
 def fold_students(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
     """The fold's baseline students (:func:`fold_baseline`) and their test predictions."""
     from vskd.checkpoints import seed_checkpoints
     from vskd.evaluate import student_predictions
-    from vskd.h5store import read_index
-    from vskd.index import make_split
     from vskd.runtime import resolve_device
 
     _, seconds = fold_baseline(params, block, work, split, fold_dir)
-    with open_store(work / "gaf.h5", "gaf") as h5:
-        index = read_index(h5)
-    test = make_split(index["subjects"], index["trials"], index["labels"], split, params["seed"])["test"]
+    index, test = held_out(params, work, split)
     device = resolve_device(runtime_block(params))
     paths = seed_checkpoints(fold_dir / "student.pt", params["seeds"])
     predictions = {str(s): student_predictions(p, "student", work / "gaf.h5", test, device)[0].tolist()
@@ -409,12 +416,9 @@ def fold_teacher_only(params: dict, block: dict, work: Path, split: dict, fold_d
     """The fold's teacher (:func:`fold_teacher`, trained or reused) and its held-out predictions,
     kept as seed ``"0"`` in the GAF store's test order, the order every dev file keeps."""
     from vskd.h5store import read_index
-    from vskd.index import make_split
 
     summary, seconds = fold_teacher(params, block, work, split, fold_dir)
-    with open_store(work / "gaf.h5", "gaf") as h5:
-        index = read_index(h5)
-    test = make_split(index["subjects"], index["trials"], index["labels"], split, params["seed"])["test"]
+    index, test = held_out(params, work, split)
     with open_store(fold_dir / "teacher_outputs.h5", "teacher") as h5:
         row = {str(i): k for k, i in enumerate(read_index(h5)["ids"])}
         logits = h5["logits"][()]

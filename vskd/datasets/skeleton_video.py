@@ -100,6 +100,15 @@ def camera_view(joints: np.ndarray, yaw_deg: float, pitch_deg: float) -> np.ndar
     return np.stack([x, y, z], axis=-1) + centre
 
 
+def body_height(joints: np.ndarray) -> float:
+    """The trial's median head-to-feet height (metres, the y axis): the drawing's scale."""
+    feet = joints[:, [L_FOOT, R_FOOT], 1].mean(axis=1)
+    height = float(np.median(joints[:, HEAD, 1] - feet))
+    if height <= 1e-3:
+        raise SkeletonError(f"body height {height:.3g} m: the skeleton is degenerate")
+    return height
+
+
 def image_coordinates(joints: np.ndarray, size: int, body_fraction: float) -> np.ndarray:
     """(T, 20, 3) metres -> (T, 20, 2) pixel (column, row), the trial's view normalised.
 
@@ -109,10 +118,7 @@ def image_coordinates(joints: np.ndarray, size: int, body_fraction: float) -> np
     inside (rows 0.02 and 0.96 of the frame), and the arms, where most actions happen, get as
     many pixels as the frame allows.
     """
-    feet = joints[:, [L_FOOT, R_FOOT], 1].mean(axis=1)
-    height = float(np.median(joints[:, HEAD, 1] - feet))
-    if height <= 1e-3:
-        raise SkeletonError(f"body height {height:.3g} m: the skeleton is degenerate")
+    height = body_height(joints)
     centre = np.median(joints[:, HIP_C, :2], axis=0)
     px_per_m = body_fraction * size / height
     col = size / 2 + (joints[..., 0] - centre[0]) * px_per_m
