@@ -43,11 +43,11 @@ def make_step(model, x, y, amp: bool, channels_last: bool):
     training loop does."""
     import copy
 
-    from vskd.loop import train_batch
+    from vskd.loop import make_adam, train_batch
 
     rt = Runtime(amp=amp, channels_last=channels_last)
     net = rt.wrap(copy.deepcopy(model))
-    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    opt = make_adam(net.parameters(), 1e-3, 0.0, decoupled=True)  # the stages' optimiser
     autocast = Amp(rt.device) if amp else None
     net.train()
 

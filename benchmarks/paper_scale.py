@@ -78,12 +78,12 @@ def _teacher(args, params):
 
 def _student(args, params):
     from vskd.train_student import build_student
-    from vskd.loop import cross_entropy_step
+    from vskd.loop import cross_entropy_step, make_adam  # the student stage's own optimiser
 
     cfg = params["student"]
     model = build_student(args.classes, params["teacher"]["feature_dim"], cfg, verbose=False)
     data = (torch.rand(args.batch * args.steps, 3, args.size, args.size) * 2.0 - 1.0,)  # GAF in [-1, 1]
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = make_adam(model.parameters(), cfg["lr"], cfg["weight_decay"], decoupled=False)
     return model, cross_entropy_step, optimizer, None, data
 
 

@@ -27,7 +27,7 @@ from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
 from vskd.live import open_live
 from vskd.loaders import make_loader, validation_metrics
-from vskd.loop import FitResult, Training, cross_entropy_step, make_scheduler, run_summary
+from vskd.loop import FitResult, Training, cross_entropy_step, make_adam, make_scheduler, run_summary
 from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
 from vskd.models.student import GAFStudent, load_pretrained
 from vskd.resume import ResumeFile
@@ -131,7 +131,7 @@ def prepare_student(rt, gaf_path, model_path, *, cfg, feature_dim, split_cfg, se
     def evaluate():
         return validation_metrics(model, val_loader, index["labels"], device=rt.device)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = make_adam(model.parameters(), cfg["lr"], cfg["weight_decay"], decoupled=False)
     resume = None
     if rt.resume:
         inputs = [gaf_path] + ([teacher_path] if distill else [])

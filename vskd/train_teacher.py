@@ -27,7 +27,7 @@ from vskd.h5store import get_meta, open_store, read_index
 from vskd.index import id_listing, make_split
 from vskd.live import open_live
 from vskd.loaders import make_loader, predict, validation_metrics
-from vskd.loop import FitResult, Training, cross_entropy_step, make_scheduler, run_summary
+from vskd.loop import FitResult, Training, cross_entropy_step, make_adam, make_scheduler, run_summary
 from vskd.models.trn import TRNTeacher
 from vskd.resume import ResumeFile
 from vskd.runtime import seed_everything, stage_runtime
@@ -121,7 +121,7 @@ def _optimizer(model: TRNTeacher, cfg: dict) -> torch.optim.Optimizer:
     # From scratch, SGD barely moves BN-Inception in a CPU-sized budget; Adam does. The
     # decay must be decoupled (AdamW): Adam's L2 term, divided by the tiny gradient scale
     # of the 0.001-initialised new_fc, drives it to zero and the teacher to a constant.
-    return torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    return make_adam(groups, cfg["lr"], cfg["weight_decay"], decoupled=True)
 
 
 @dataclass
