@@ -60,6 +60,14 @@ def test_a_teacher_input_changes_the_teacher_key(params, change):
     assert keys_after(params, change)["teacher"] != keys_after(params, lambda p: None)["teacher"]
 
 
+def test_how_often_the_resume_file_is_written_retrains_nothing(params):
+    same = keys_after(params, lambda p: None)
+    often = keys_after(params, lambda p: p["runtime"].__setitem__("resume_every_s", 0))
+    assert often["teacher"] == same["teacher"] and often["student"] == same["student"]
+    amp = keys_after(params, lambda p: p["runtime"].__setitem__("amp", True))
+    assert amp["teacher"] != same["teacher"] and amp["student"] != same["student"]
+
+
 def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
     redrawn = keys_after(params, lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", [0, 90]))
     same = keys_after(params, lambda p: None)

@@ -248,6 +248,7 @@ def test_unknown_dataset_name_is_one_line(tmp_path, raw_tree, stage):
     ("runtime.on_bad_sample", "ignore", "'runtime.on_bad_sample' must be 'error' or 'skip'"),
     ("runtime.distributed.nproc_per_node", 0, "'runtime.distributed.nproc_per_node' must be an integer >= 1"),
     ("runtime.resume", "yes", "'runtime.resume' must be true or false"),
+    ("runtime.resume_every_s", -1, "'runtime.resume_every_s' must be a number of seconds >= 0"),
 ])
 def test_invalid_hyperparameters_are_rejected_at_stage_start(key, value, message, tmp_path, stage):
     # No data at all: with valid params the stage would fail on the missing gaf.h5 instead.
@@ -348,7 +349,7 @@ def test_stage_killed_mid_write_leaves_no_valid_output(tmp_path, raw_tree, stage
 
 RESUME_TINY = {"synthetic.segments": 4,          # 6 pairs of 4 segments, 3 drawn: TRN's generator is used
                "teacher.epochs": 3, "teacher.lr_steps": [2], "teacher.dropout": 0.5,
-               "student.epochs": 3}
+               "student.epochs": 3, "runtime.resume_every_s": 0}  # a resume file after every epoch
 
 
 @pytest.fixture(scope="module")
@@ -560,3 +561,21 @@ def test_student_stage_under_torchrun_matches_one_process(tmp_path):
     c = torch.load(by_params / "models/synthetic/student.pt", weights_only=True)["state_dict"]
     for key, value in b.items():
         assert torch.equal(value, c[key]), key                          # DDP is deterministic too
+
+
+@pytest.mark.parametrize("every_s, written_after", [(0, [1, 2, 3]), (3600, [3])])
+def test_resume_file_is_written_at_most_every_resume_every_s_and_after_the_last_epoch(
+        every_s, written_after, tmp_path, monkeypatch):
+    from vskd.loop import cross_entropy_step, fit
+    from vskd.resume import ResumeFile
+    from vskd.runtime import Runtime
+
+    saved = []
+    monkeypatch.setattr(ResumeFile, "save", lambda self, state: saved.append(state["epoch"]))
+    model = torch.nn.Linear(2, 2)
+    data = torch.utils.data.TensorDataset(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), torch.arange(4))
+    batches = torch.utils.data.DataLoader(data, batch_size=4)
+    rt = Runtime(resume_every_s=every_s)
+    fit(model, cross_entropy_step(model), lambda: {}, batches, torch.optim.SGD(model.parameters(), 0.1), 3,
+        None, runtime=rt, resume=ResumeFile(tmp_path / "m.pt", "student", {}, rt))
+    assert saved == written_after

@@ -59,12 +59,18 @@ def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
     keys = {"raw": raw, "frames": {"raw": raw, "frames": params["frames"]},
             "gaf": {"raw": _without_drawing(raw), "gaf": params["gaf"]}}
     if split is not None:
-        fold = {"seed": params["seed"], "split": split, "runtime": params.get("runtime", {})}
+        fold = {"seed": params["seed"], "split": split, "runtime": _results_runtime(params)}
         keys["teacher"] = {"frames": keys["frames"], "teacher": params["teacher"],
                            "segments": block["segments"], **fold}
         keys["student"] = {"gaf": keys["gaf"], "student": params["student"], "seeds": params["seeds"],
                            "feature_dim": params["teacher"]["feature_dim"], **fold}
     return keys
+
+
+def _results_runtime(params: dict) -> dict:
+    """The ``runtime`` block without ``resume_every_s``: how often a resume file is written
+    changes no result, so it must not retrain a fold's models."""
+    return {k: v for k, v in (params.get("runtime") or {}).items() if k != "resume_every_s"}
 
 
 def _without_drawing(raw: dict) -> dict:

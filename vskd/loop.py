@@ -98,7 +98,8 @@ def fit(
     ``model`` is the bare module (its state is what is kept); ``step`` calls the module the
     runtime wrapped (DDP under torchrun). Batches reach ``step`` on the runtime's device.
     ``evaluate()`` returns validation metrics (may be empty when there is no validation set).
-    ``resume``: continue from its file if it matches, and write it after every epoch.
+    ``resume``: continue from its file if it matches; write it after an epoch once
+    ``runtime.resume_every_s`` have passed since the last write, and after the last epoch.
     ``generators``: torch generators the model draws from (saved and restored with the RNGs).
     """
     if selection not in SELECTIONS:
@@ -126,7 +127,7 @@ def fit(
         epoch_bar.set_postfix(loss=f"{record['train/loss']:.3f}", acc=f"{record['train/accuracy']:.2f}")
         if selection == "best_val":
             best = _better(best, record, epoch, model)
-        if resume is not None:
+        if resume is not None and (epoch == epochs or resume.due()):  # the last: outputs may still fail
             resume.save(_resume_state(epoch, model, optimizer, scheduler, history, best, generators, live, amp))
     resumed = start - 1
     if selection == "best_val":

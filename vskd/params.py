@@ -229,7 +229,7 @@ def _validate_student_init(params: dict, path) -> None:
 # The `runtime` block: how stages run, not what they compute (README, "Robustness, resume
 # and scale-out"). Optional; a missing key takes its default.
 RUNTIME_DEFAULTS = {"device": "auto", "distributed": {"nproc_per_node": 1, "backend": "auto"},
-                    "resume": True, "on_bad_sample": "error", "amp": False, "channels_last": False}
+                    "resume": True, "resume_every_s": 60, "on_bad_sample": "error", "amp": False, "channels_last": False}
 
 
 def runtime_block(params: dict) -> dict:
@@ -264,6 +264,9 @@ def _validate_runtime(params: dict, path) -> None:
     _check(not (backend == "nccl" and rt["device"] == "cpu"), path, "runtime.distributed.backend",
            "is nccl, which needs CUDA: use gloo or auto with runtime.device cpu")
     _check(isinstance(rt["resume"], bool), path, "runtime.resume", f"must be true or false, got {rt['resume']!r}")
+    every = rt["resume_every_s"]
+    _check(isinstance(every, (int, float)) and not isinstance(every, bool) and every >= 0, path,
+           "runtime.resume_every_s", f"must be a number of seconds >= 0 (0: every epoch), got {every!r}")
     _check(rt["on_bad_sample"] in ON_BAD_SAMPLE, path, "runtime.on_bad_sample",
            f"must be 'error' or 'skip', got {rt['on_bad_sample']!r}")
     _check(isinstance(rt["amp"], bool), path, "runtime.amp",

@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,14 @@ class ResumeFile:
         blob = json.dumps({**config, "stage": stage, "world_size": self.runtime.world_size,
                            "device": self.runtime.device.type, **extra}, sort_keys=True, default=str)
         self.fingerprint = hashlib.sha256(blob.encode()).hexdigest()
+        self.last_saved = time.monotonic()  # the run's start counts as the last save
+
+    def due(self) -> bool:
+        """Whether ``runtime.resume_every_s`` has passed since the last save. A save moves the
+        student's weights and Adam moments, 135 MB, in about 0.25 s on the 2-core CPU (a cProfile of
+        a dev-fold student): a tenth of its epoch if written every epoch. Once a minute, an
+        interruption loses at most a minute."""
+        return time.monotonic() - self.last_saved >= self.runtime.resume_every_s
 
     @staticmethod
     def file_identity(*paths) -> list:
@@ -108,6 +117,7 @@ class ResumeFile:
         if self.runtime.is_main:
             with atomic_path(self.path) as tmp:
                 torch.save({**state, "fingerprint": self.fingerprint}, tmp)
+        self.last_saved = time.monotonic()
 
     def finish(self) -> None:
         """The stage's outputs are written: the resume file has served."""

@@ -49,6 +49,7 @@ class Runtime:
     world_size: int = 1
     local_rank: int = 0
     resume: bool = True
+    resume_every_s: float = 60.0    # runtime.resume_every_s: the resume file's least interval
     backend: str | None = None      # set when this process joined a process group
     amp: bool = False               # runtime.amp: autocast in training steps (:class:`vskd.amp.Amp`)
     channels_last: bool = False     # runtime.channels_last: NHWC weights and inputs (:meth:`inputs`)
@@ -125,8 +126,8 @@ def start_runtime(cfg: dict | None = None) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     rt = Runtime(device=device, rank=rank, world_size=world, local_rank=local_rank,
-                 resume=bool(cfg.get("resume", True)), amp=bool(cfg.get("amp", False)),
-                 channels_last=bool(cfg.get("channels_last", False)))
+                 resume=bool(cfg.get("resume", True)), resume_every_s=float(cfg.get("resume_every_s", 60.0)),
+                 amp=bool(cfg.get("amp", False)), channels_last=bool(cfg.get("channels_last", False)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
         # cuBLAS needs this for deterministic results; set before its first use.
