@@ -227,10 +227,11 @@ class Training:
 def make_adam(params, lr: float, weight_decay: float, decoupled: bool) -> torch.optim.Optimizer:
     """Adam (L2 decay) or AdamW (``decoupled``), with PyTorch's fused kernel where it has one.
 
-    Why fused: on CPU PyTorch defaults to the single-tensor loop, one small op per parameter
-    tensor; on the ResNet18 student one step took 48.7 ms that way and 6.4 ms fused (a third
-    of a student epoch here; docs/benchmarks.md). The update is the same equation, summed in
-    another order, so results differ from the loop's only in the last bits."""
+    Why fused: on CPU PyTorch defaults to the single-tensor loop, a few small ops per parameter
+    tensor. On the ResNet18 student a step alone takes 19 ms that way and 6.4 ms fused
+    (``python -m benchmarks.optimiser_step``); inside a 2-core epoch, about 30 and 10 ms of a
+    100 ms step (docs/benchmarks.md). The update is the same equation, summed in another
+    order, so results differ from the loop's only in rounding."""
     params = list(params)
     tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in tensors)

@@ -66,13 +66,23 @@ def read_recordings(dataset: str, raw_dir, block: dict, ids) -> list[np.ndarray]
 
 def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, seed: int,
                 n_kernels: int, max_dilations_per_kernel: int) -> np.ndarray:
-    """One MiniRocket classifier (aeon), fitted and applied: test predictions."""
+    """One MiniRocket classifier (aeon), fitted and applied: test predictions.
+
+    aeon sets numba's thread count on its way out, and numba's OpenMP layer is the same
+    libgomp torch runs on: after a fit, torch.get_num_threads() was 2 in a process started
+    with OMP_NUM_THREADS=1, and two such processes on two cores trained their next students
+    5x slower (15 s epochs instead of 3). Torch's thread count is put back."""
+    import torch
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    clf = MiniRocketClassifier(n_kernels=n_kernels, max_dilations_per_kernel=max_dilations_per_kernel,
-                               n_jobs=1, random_state=seed)
-    clf.fit(x_train, y_train)
-    return np.asarray(clf.predict(x_test), dtype=np.int64)
+    threads = torch.get_num_threads()
+    try:
+        clf = MiniRocketClassifier(n_kernels=n_kernels, max_dilations_per_kernel=max_dilations_per_kernel,
+                                   n_jobs=1, random_state=seed)
+        clf.fit(x_train, y_train)
+        return np.asarray(clf.predict(x_test), dtype=np.int64)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def train_minirocket(dataset: str, gaf_path, raw_dir, block: dict, out_path, *, cfg: dict,
