@@ -156,7 +156,7 @@ def measure(stage: str, args, params: dict) -> dict:
            "batch": args.batch, "amp": args.amp, "device": str(device), "params_m": round(count_params(model) / 1e6, 2),
            "loss": round(result.history[0]["train/loss"], 4), "step_s": [round(t, 3) for t in times],
            "start_rss_mib": round(start_rss), "build_rss_mib": round(build_rss), "peak_rss_mib": round(end["rss"]),
-           "step_rss_mib": round(end["rss"] - build_rss)}
+           "step_rss_mib": round(end["rss"]) - round(build_rss)}  # the printed columns' difference
     if end["cuda"] is not None:
         out["cuda_peak_mib"] = round(end["cuda"])
     return out
