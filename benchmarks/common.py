@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -72,6 +74,35 @@ def interleave(fns: dict, rounds: int) -> dict[str, list[float]]:
         for name in (names if r % 2 == 0 else names[::-1]):
             times[name].append(clock(fns[name])[0])
     return times
+
+
+def interleave_per_call(fns: dict, rounds: int, calls: int) -> dict[str, list[float]]:
+    """:func:`interleave` with each function called ``calls`` times in a row per round: the
+    seconds per call of each round, per name (for steps too short to time one at a time)."""
+    def repeated(fn):
+        return lambda: [fn() for _ in range(calls)]
+    times = interleave({name: repeated(fn) for name, fn in fns.items()}, rounds)
+    return {name: [t / calls for t in seconds] for name, seconds in times.items()}
+
+
+def step_benchmark_args(description: str, steps: int, argv=None) -> argparse.Namespace:
+    """The options of the one-step benchmarks (memory_format, optimiser_step): threads,
+    rounds, steps per round, --out; sets torch's thread count."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=steps, help="steps per variant per round")
+    p.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def write_step_results(path, results: dict) -> None:
+    """A one-step benchmark's figures, with the thread count they ran on."""
+    with open(path, "w") as f:
+        json.dump({"threads": torch.get_num_threads(), "results": results}, f, indent=1)
 
 
 def median_ratio(num: list[float], den: list[float]) -> float:

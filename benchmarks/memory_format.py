@@ -14,13 +14,11 @@ instructions (AVX512_BF16, AMX) and on recent GPUs (vskd/amp.py warns elsewhere)
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import time
 
 import torch
 
+from benchmarks.common import interleave_per_call, step_benchmark_args, write_step_results
 from vskd.amp import Amp
 from vskd.runtime import Runtime
 
@@ -68,13 +66,7 @@ def bench(rounds: int, steps: int) -> dict:
         runs = {v: make_step(model, x, y, *v) for v in VARIANTS}
         for run in runs.values():
             run()                                   # warm-up: allocations, oneDNN kernel choice
-        times = {v: [] for v in VARIANTS}
-        for _ in range(rounds):
-            for v, run in runs.items():
-                start = time.perf_counter()
-                for _ in range(steps):
-                    run()
-                times[v].append((time.perf_counter() - start) / steps)
+        times = interleave_per_call(runs, rounds, steps)
         base = statistics.median(times[(False, False)])
         results[name] = [{"amp": a, "channels_last": c, "seconds_per_step": statistics.median(times[(a, c)]),
                           "speedup": base / statistics.median(times[(a, c)])} for a, c in VARIANTS]
@@ -82,14 +74,7 @@ def bench(rounds: int, steps: int) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=3, help="steps per variant per round")
-    p.add_argument("--out", default=None, help="write the figures as JSON here")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = step_benchmark_args(__doc__.splitlines()[0], 3, argv)
     results = bench(args.rounds, args.steps)
     cpu = torch.backends.cpu.get_cpu_capability()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU {cpu}")
@@ -98,8 +83,7 @@ def main(argv=None) -> None:
         for r in rows:
             print(f"| {name} | {r['amp']} | {r['channels_last']} | {r['seconds_per_step']:.3f} | {r['speedup']:.2f}x |")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"threads": torch.get_num_threads(), "results": results}, f, indent=1)
+        write_step_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,11 @@ AdamW for the teacher (TRN on BN-Inception), Adam for the student (ResNet18 with
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import time
 
 import torch
 
+from benchmarks.common import interleave_per_call, step_benchmark_args, write_step_results
 from benchmarks.memory_format import models_and_batches
 
 VARIANTS = ("single_tensor", "foreach", "fused")
@@ -38,27 +36,14 @@ def bench(rounds: int, steps: int) -> dict:
         opts = {v: make_optimiser(params, OPTIMISERS[name], v) for v in VARIANTS}
         for opt in opts.values():
             opt.step()                              # warm-up: the moment buffers exist
-        times = {v: [] for v in VARIANTS}
-        for _ in range(rounds):
-            for v, opt in opts.items():
-                start = time.perf_counter()
-                for _ in range(steps):
-                    opt.step()
-                times[v].append((time.perf_counter() - start) / steps)
+        times = interleave_per_call({v: opt.step for v, opt in opts.items()}, rounds, steps)
         results[name] = {"parameters": sum(p.numel() for p in params), "tensors": len(params),
                          "ms_per_step": {v: 1e3 * statistics.median(times[v]) for v in VARIANTS}}
     return results
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=10, help="steps per variant per round")
-    p.add_argument("--out", default=None, help="write the figures as JSON here")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = step_benchmark_args(__doc__.splitlines()[0], 10, argv)
     results = bench(args.rounds, args.steps)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"CPU {torch.backends.cpu.get_cpu_capability()}")
@@ -68,8 +53,7 @@ def main(argv=None) -> None:
         ms = " | ".join(f"{r['ms_per_step'][v]:.1f}" for v in VARIANTS)
         print(f"| {name} | {r['parameters']:,} | {r['tensors']} | {ms} |")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"threads": torch.get_num_threads(), "results": results}, f, indent=1)
+        write_step_results(args.out, results)
 
 
 if __name__ == "__main__":
