@@ -16,7 +16,8 @@ def body(name, params, block):
     summary = build_frames_store(samples, p.frames, params["frames"]["short_side"],
                                  adapter.class_names(raw, block), name, progress=progress,
                                  read_video=lambda path, side: adapter.read_video(path, side, block),
-                                 on_bad_sample=runtime_block(params)["on_bad_sample"])
+                                 on_bad_sample=runtime_block(params)["on_bad_sample"],
+                                 skeletons=adapter.skeletons(raw, block))
     return {**summary, **adapter.census(raw, block, samples)}
 
 

@@ -68,6 +68,14 @@ def test_how_often_the_resume_file_is_written_retrains_nothing(params):
     assert amp["teacher"] != same["teacher"] and amp["student"] != same["student"]
 
 
+def test_view_jitter_off_keeps_the_teachers_built_before_it_existed(params):
+    same = keys_after(params, lambda p: None)
+    absent = keys_after(params, lambda p: p["teacher"].pop("view_jitter"))
+    assert absent["teacher"] == same["teacher"]
+    on = keys_after(params, lambda p: p["teacher"].__setitem__("view_jitter", {"yaw_deg": 20, "pitch_deg": 0}))
+    assert on["teacher"] != same["teacher"] and on["student"] == same["student"]
+
+
 def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
     redrawn = keys_after(params, lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", [0, 90]))
     same = keys_after(params, lambda p: None)

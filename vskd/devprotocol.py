@@ -60,7 +60,7 @@ def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
             "gaf": {"raw": _without_drawing(raw), "gaf": params["gaf"]}}
     if split is not None:
         fold = {"seed": params["seed"], "split": split, "runtime": _results_runtime(params)}
-        keys["teacher"] = {"frames": keys["frames"], "teacher": params["teacher"],
+        keys["teacher"] = {"frames": keys["frames"], "teacher": _teacher_settings(params["teacher"]),
                            "segments": block["segments"], **fold}
         keys["student"] = {"gaf": keys["gaf"], "student": params["student"], "seeds": params["seeds"],
                            "feature_dim": params["teacher"]["feature_dim"], **fold}
@@ -71,6 +71,15 @@ def _results_runtime(params: dict) -> dict:
     """The ``runtime`` block without ``resume_every_s``: how often a resume file is written
     changes no result, so it must not retrain a fold's models."""
     return {k: v for k, v in (params.get("runtime") or {}).items() if k != "resume_every_s"}
+
+
+def _teacher_settings(teacher: dict) -> dict:
+    """The ``teacher`` block less ``view_jitter`` where it is off (0 and 0: the stored frames,
+    draws and all, exactly as before the setting existed), so it retrains no fold."""
+    jitter = teacher.get("view_jitter") or {}
+    if any(float(v) for v in jitter.values()):
+        return teacher
+    return {k: v for k, v in teacher.items() if k != "view_jitter"}
 
 
 def _without_drawing(raw: dict) -> dict:
@@ -161,7 +170,8 @@ def build_shared_stores(name: str, params: dict, block: dict, work: Path) -> dic
     classes = adapter.class_names(raw, block)
     _, seconds["frames"] = reuse_or_run(work / "frames.h5", keys["frames"], [], lambda: build_frames_store(
         samples, work / "frames.h5", params["frames"]["short_side"], classes, name, progress=progress,
-        on_bad_sample=on_bad, read_video=lambda path, side: adapter.read_video(path, side, block)), "frames.h5")
+        on_bad_sample=on_bad, read_video=lambda path, side: adapter.read_video(path, side, block),
+        skeletons=adapter.skeletons(raw, block)), "frames.h5")
     _, seconds["gaf"] = reuse_or_run(work / "gaf.h5", keys["gaf"], [], lambda: build_gaf_store(
         [s for s in samples if s.sensor is not None], lambda path: adapter.read_accelerometer(path, block),
         work / "gaf.h5", params["gaf"]["image_size"], params["gaf"]["method"], classes, name,

@@ -14,8 +14,10 @@ sampling happens at load time, as in TSN (Wang et al., ECCV 2016):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import av
 from av.video.reformatter import VideoReformatter
@@ -163,19 +165,25 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, path: str | Path, rows: np.ndarray, num_segments: int, input_size: int,
                  train: bool, scales=TSN_SCALES, flip: bool = False, seed: int = 0,
-                 affine: dict | None = None):
+                 affine: dict | None = None, view_jitter: dict | None = None):
         self.path = Path(path)
         self.rows = np.asarray(rows)
         self.num_segments, self.input_size = num_segments, input_size
         self.train, self.scales, self.flip, self.seed = train, tuple(scales), flip, seed
-        affine = affine or {}
+        affine, view_jitter = affine or {}, view_jitter or {}
         self.rotate_deg, self.stretch = float(affine.get("rotate_deg", 0)), float(affine.get("stretch", 0))
+        self.yaw_jitter, self.pitch_jitter = float(view_jitter.get("yaw_deg", 0)), float(view_jitter.get("pitch_deg", 0))
         self.epoch = 0
         with h5py.File(self.path, "r") as h5:
             index = read_index(h5)
             self.lengths = h5["lengths"][()].astype(np.int64)
+            self.drawing = _drawing(h5, self.path) if train and self.redraws else None
         self.ids, self.labels = index["ids"], index["labels"]
         self._h5 = None  # opened lazily: an h5py handle must not cross a fork
+
+    @property
+    def redraws(self) -> bool:
+        return self.yaw_jitter > 0 or self.pitch_jitter > 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -193,19 +201,50 @@ class ClipDataset(torch.utils.data.Dataset):
             idx = segment_indices(int(self.lengths[row]), self.num_segments, self.train, rng)
         except VideoError as exc:
             raise VideoError(f"{self.path} sample {sample_id}: {exc}") from None
-        # One read per frame: h5py's fancy indexing (ds[idx]) is about 25x slower per clip.
         video = self._h5["frames"][sample_id]
-        frames = np.stack([video[int(t)] for t in idx])
-        h, w = frames.shape[1:3]
+        h, w = video.shape[1:3]
+        affine = view = None
         if self.train:
             box = multiscale_crop_box(h, w, self.input_size, self.scales, rng)
             flip = self.flip and bool(rng.integers(2))
+            # drawn in this order, each only when on: turning one on leaves the others' draws as they were
+            if self.rotate_deg > 0 or self.stretch > 0:
+                affine = draw_affine(rng, self.rotate_deg, self.stretch)
+            if self.redraws:
+                view = rng.uniform(-1, 1, 2) * (self.yaw_jitter, self.pitch_jitter)
         else:
             box, flip = center_crop_box(h, w, self.input_size), False
+        if view is None:
+            # One read per frame: h5py's fancy indexing (ds[idx]) is about 25x slower per clip.
+            frames = np.stack([video[int(t)] for t in idx])
+        else:
+            frames = self._redraw(sample_id, idx, view, (h, w))
         clip = clip_to_tensor(frames, box, self.input_size, flip)
-        if self.train and (self.rotate_deg > 0 or self.stretch > 0):   # drawn last: off leaves the rest as it was
-            clip = apply_affine(clip, *draw_affine(rng, self.rotate_deg, self.stretch))
+        if affine is not None:
+            clip = apply_affine(clip, *affine)
         return clip, int(self.labels[row]), row
+
+    def _redraw(self, sample_id: str, idx, view, out_hw) -> np.ndarray:
+        """The clip's frames drawn again from the trial's joints, the camera turned by ``view``
+        (yaw, pitch degrees): ``teacher.view_jitter``."""
+        from vskd.datasets.skeleton_video import redraw_clip
+
+        joints = self._h5["skeleton"][sample_id]
+        return redraw_clip(joints[()], float(joints.attrs["fps"]), self.drawing, idx, float(view[0]),
+                           float(view[1]), out_hw)
+
+
+def _drawing(h5: h5py.File, path: Path) -> dict:
+    """The drawing settings stored beside the joints, or an error saying how to get them."""
+    import json
+
+    if "skeleton" not in h5:
+        raise VideoError(f"{path}: teacher.view_jitter draws training clips again from the Kinect "
+                         "joints, and this store holds none. It needs utd_mhad.video.source: skeleton "
+                         "and a frames store built since the joints are kept: delete the store and its "
+                         "raw/ folder and rebuild them, or set teacher.view_jitter to 0.")
+    return json.loads(h5["skeleton"].attrs["drawing"])
+
 
 def _read_ahead(items, read, workers: int | None):
     """Yield ``(item, read(item))`` in order, reading up to ``2 * workers`` items ahead in
@@ -239,9 +278,27 @@ def _read_ahead(items, read, workers: int | None):
             yield first, fut.result()
 
 
+@dataclass(frozen=True)
+class SkeletonSource:
+    """Where a drawn video's joints come from: ``read(sample) -> ((T, 20, 3) joints, fps)``,
+    and the settings they were drawn with (``SkeletonVideo/drawing.json``)."""
+    read: Callable
+    drawing: dict
+
+
+def _store_skeleton(h5: h5py.File, sample, skeletons: SkeletonSource) -> None:
+    import json
+
+    if "skeleton" not in h5:
+        h5.create_group("skeleton").attrs["drawing"] = json.dumps(skeletons.drawing, sort_keys=True)
+    joints, fps = skeletons.read(sample)
+    h5["skeleton"].create_dataset(sample.id, data=np.asarray(joints, np.float64)).attrs["fps"] = float(fps)
+
+
 def build_frames_store(samples, out_path: str | Path, short_side: int, class_names: list[str],
                        dataset: str, progress=lambda it, **kw: it, read_video=decode_video,
-                       on_bad_sample: str = "error", workers: int | None = None) -> dict:
+                       on_bad_sample: str = "error", workers: int | None = None,
+                       skeletons: SkeletonSource | None = None) -> dict:
     """Decode every sample's video into ``out_path`` (atomically). Returns a summary.
 
     ``workers`` videos are decoded at once in threads (PyAV releases the GIL while it
@@ -252,6 +309,10 @@ def build_frames_store(samples, out_path: str | Path, short_side: int, class_nam
     video files; a dataset adapter passes its own reader (Berkeley-MHAD's PGM folders).
     A video that cannot be read stops the stage, or with ``on_bad_sample="skip"`` is left
     out, counted (``skipped``) and recorded in the store's ``skipped`` attribute.
+
+    ``skeletons`` (a drawn skeleton video): each sample's joints are stored too, under
+    ``skeleton/<id>`` with the drawing's settings, so a training clip can be drawn again from
+    another camera (``teacher.view_jitter``, :func:`vskd.datasets.skeleton_video.redraw_clip`).
     """
     from vskd.badsamples import BadSampleError, BadSamples
     from vskd.h5store import atomic_path, set_meta, write_index
@@ -270,6 +331,8 @@ def build_frames_store(samples, out_path: str | Path, short_side: int, class_nam
                 bad.handle(sample.id, sample.video, "no frames. Replace the recording")
                 continue
             group.create_dataset(sample.id, data=frames, chunks=(1, *frames.shape[1:]))
+            if skeletons is not None:
+                _store_skeleton(h5, sample, skeletons)
             lengths.append(len(frames))
             kept.append(sample)
         if not kept:

@@ -172,6 +172,10 @@ def _validate_training(params: dict, path) -> None:
         _number(params, "teacher.affine.rotate_deg", path, minimum=0)
         stretch = _number(params, "teacher.affine.stretch", path, minimum=0)
         _check(stretch < 1, path, "teacher.affine.stretch", f"must be < 1 (a scale of 1 - stretch > 0), got {stretch}")
+    if "view_jitter" in params["teacher"]:
+        _number(params, "teacher.view_jitter.yaw_deg", path, minimum=0)
+        pitch = _number(params, "teacher.view_jitter.pitch_deg", path, minimum=0)
+        _check(pitch < 90, path, "teacher.view_jitter.pitch_deg", f"must be < 90 (the camera above the head), got {pitch}")
 
 
 def _validate_distill(params: dict, path) -> None:

@@ -152,7 +152,8 @@ def prepare_teacher(rt, frames_path, model_path, *, cfg, segments, split_cfg, se
 
     def clips(rows, train):
         return ClipDataset(frames_path, rows, segments, cfg["input_size"], train=train,
-                           scales=cfg["scales"], flip=cfg["flip"], seed=seed, affine=cfg.get("affine"))
+                           scales=cfg["scales"], flip=cfg["flip"], seed=seed, affine=cfg.get("affine"),
+                           view_jitter=cfg.get("view_jitter"))
 
     workers = int(cfg.get("num_workers", 0))
     train_loader = make_loader(clips(data.split["train"], True),

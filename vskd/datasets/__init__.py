@@ -40,6 +40,10 @@ def _no_checks(block: dict) -> list[tuple[str, str]]:
     return []
 
 
+def _no_skeletons(raw_dir: Path, block: dict):
+    return None
+
+
 @dataclass(frozen=True)
 class Adapter:
     name: str
@@ -50,6 +54,7 @@ class Adapter:
     read_video: Callable[[Path, int, dict], np.ndarray] = _decode_video
     census: Callable[[Path, dict, list[Sample]], dict] = _no_census
     check_params: Callable[[dict], list[tuple[str, str]]] = _no_checks
+    skeletons: Callable[[Path, dict], object] = _no_skeletons  # a drawn video's joints (frames.SkeletonSource)
 
 
 def _copy_local_source(source: str, out_dir: Path) -> dict:
@@ -94,6 +99,26 @@ def _utd_prepare(block: dict, out_dir: Path) -> dict:
     summary = download.prepare_raw(block, out_dir, utd_mhad.SPEC)
     drawing = (block.get("download") or {}).get("skeleton_video") or {}
     return {**summary, **skeleton_video.render_videos(out_dir, progress=progress, **drawing)}
+
+
+def _utd_skeletons(raw_dir: Path, block: dict):
+    """The joints behind ``SkeletonVideo/`` (``video.source: skeleton``), or None: RGB video, or
+    a raw folder drawn before ``drawing.json`` was written (``teacher.view_jitter`` says so)."""
+    from vskd.datasets import skeleton_video
+    from vskd.frames import SkeletonSource
+
+    if _utd_video(block) != utd_mhad.VIDEO_SOURCES["skeleton"]:
+        return None
+    found = skeleton_video.read_drawing(raw_dir)
+    if found is None:
+        return None
+    trials = found["trials"]
+
+    def read(sample):
+        trial = trials[sample.id]
+        return skeleton_video.read_skeleton(Path(raw_dir) / trial["skeleton"]), trial["fps"]
+
+    return SkeletonSource(read, found["drawing"])
 
 
 def _view_checks(drawing: dict) -> list[tuple[str, str]]:
@@ -151,6 +176,7 @@ ADAPTERS: dict[str, Adapter] = {
         read_accelerometer=lambda path, block=None: utd_mhad.read_accelerometer(path),
         census=lambda raw, block, samples: utd_mhad.census(samples),
         check_params=_utd_checks,
+        skeletons=_utd_skeletons,
     ),
     "berkeley_mhad": Adapter(
         name="berkeley_mhad",

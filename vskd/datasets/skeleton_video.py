@@ -26,6 +26,7 @@ What a from-scratch CNN needs to read at 56-64 px, and why each choice is made:
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -147,10 +148,11 @@ def trail_brightness(age: float, floor: float) -> float:
 def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
                 trail_s: float = DEFAULTS["trail_s"], depth_cue: bool = DEFAULTS["depth_cue"],
                 body_fraction: float = DEFAULTS["body_fraction"], yaw_deg=DEFAULTS["yaw_deg"],
-                pitch_deg: float = DEFAULTS["pitch_deg"], trail_floor: float = DEFAULTS["trail_floor"]) -> np.ndarray:
+                pitch_deg: float = DEFAULTS["pitch_deg"], trail_floor: float = DEFAULTS["trail_floor"],
+                only=None) -> np.ndarray:
     """(T, 20, 3) joints -> (T, size, size, 3) uint8 RGB frames, deterministic. Trails fade
     by :func:`trail_brightness`: with a floor the oldest part of the path stays visible, its
-    direction still told by the fade.
+    direction still told by the fade. ``only``: draw just these frame indices (in that order).
 
     ``yaw_deg`` is one angle (one view fills the frame) or a list of angles: one panel per
     view, side by side, each ``size / len(yaw_deg)`` wide at the same scale (:func:`panel_views`)."""
@@ -160,10 +162,11 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
     trail = max(0, int(round(trail_s * fps)))
     views = panel_views(joints, yaws, pitch_deg, size, body_fraction, depth_cue, single=single)
     panel_w = size // len(views)
-    frames = np.zeros((len(joints), size, size, 3), np.uint8)
-    for t in range(len(joints)):
+    times = range(len(joints)) if only is None else [int(t) for t in only]
+    frames = np.zeros((len(times), size, size, 3), np.uint8)
+    for i, t in enumerate(times):
         for k, view in enumerate(views):
-            frames[t, :, k * panel_w:(k + 1) * panel_w] = _draw_view(view, t, panel_w, size, width, trail, trail_floor)
+            frames[i, :, k * panel_w:(k + 1) * panel_w] = _draw_view(view, t, panel_w, size, width, trail, trail_floor)
     return frames
 
 
@@ -193,19 +196,26 @@ def panel_views(joints: np.ndarray, yaws: list[float], pitch_deg: float, size: i
     return views
 
 
+@functools.lru_cache(maxsize=64)
+def _trail_colours(part: str, trail: int, trail_floor: float) -> tuple:
+    """The trail's colour ``d`` frames into the past, for d = 0 .. trail."""
+    return tuple(_scaled(COLOURS[part], trail_brightness(d / (trail + 1), trail_floor)) for d in range(trail + 1))
+
+
 def _draw_view(view: tuple, t: int, panel_w: int, size: int, width: int, trail: int,
                trail_floor: float) -> np.ndarray:
     """Frame ``t`` of one view as a (size, panel_w, 3) image: trails, bones far to near, head."""
     from PIL import Image, ImageDraw
 
     joints, xy, shade = view
+    points = xy.tolist()  # plain floats: PIL takes them several times faster than numpy scalars
     img = Image.new("RGB", (panel_w, size))
     draw = ImageDraw.Draw(img)
     for part, joint in TRAILS:  # under the figure, fading into the past
+        colours = _trail_colours(part, trail, trail_floor)
         for k in range(max(0, t - trail), t):
-            age = (t - k) / (trail + 1)
-            draw.line([tuple(xy[k, joint]), tuple(xy[k + 1, joint])],
-                      fill=_scaled(COLOURS[part], trail_brightness(age, trail_floor)), width=max(1, width - 1))
+            draw.line([tuple(points[k][joint]), tuple(points[k + 1][joint])], fill=colours[t - k],
+                      width=max(1, width - 1))
     # far bones first, so a nearer limb is drawn over what it hides
     for part, a, b in sorted(BONES, key=lambda bone: -(joints[t, bone[1], 2] + joints[t, bone[2], 2])):
         factor = 0.5 * (shade[t, a] + shade[t, b])
@@ -220,16 +230,25 @@ def video_path(raw_dir: Path, skeleton_path: Path) -> Path:
     return raw_dir / VIDEO_FOLDER / skeleton_path.name.replace("_skeleton.mat", "_skeleton.avi")
 
 
+def trial_fps(num_frames: int, inertial_path: Path | None, inertial_rate: float = 50.0) -> float:
+    """The skeleton's frame rate: frames / (inertial samples / 50 Hz), since the skeleton spans
+    the inertial recording start to end; Kinect's nominal 20 fps without the inertial file
+    (the rate only labels the video and sets the trail's length in frames)."""
+    from vskd.datasets.utd_mhad import read_inertial
+
+    if inertial_path is None:
+        return 20.0
+    seconds = len(read_inertial(inertial_path)) / inertial_rate
+    return float(Fraction(num_frames / seconds).limit_denominator(100))
+
+
 def render_videos(raw_dir: str | Path, inertial_rate: float = 50.0, progress=lambda it, **kw: it,
                   **draw_kw) -> dict:
-    """Draw every ``*_skeleton.mat`` under ``raw_dir`` into ``SkeletonVideo/``.
-
-    The frame rate written is the trial's own: frames / (inertial samples / 50 Hz), since the
-    skeleton spans the inertial recording start to end. A skeleton without its inertial file
-    keeps Kinect's nominal 20 fps (the rate only labels the video; the teacher samples
-    segments by frame index)."""
+    """Draw every ``*_skeleton.mat`` under ``raw_dir`` into ``SkeletonVideo/``, and write
+    ``SkeletonVideo/drawing.json`` (the drawing's settings, each trial's frame rate and
+    skeleton file): what the frames stage needs to store the joints for a redraw from
+    another camera (``teacher.view_jitter``)."""
     from vskd.frames import write_video
-    from vskd.datasets.utd_mhad import read_inertial
 
     raw_dir = Path(raw_dir)
     skeletons = sorted(p for p in raw_dir.rglob("*_skeleton.mat") if SKELETON_FILE.match(p.name))
@@ -239,19 +258,59 @@ def render_videos(raw_dir: str | Path, inertial_rate: float = 50.0, progress=lam
     out_dir = raw_dir / VIDEO_FOLDER
     out_dir.mkdir(exist_ok=True)
     cfg = {**DEFAULTS, **draw_kw}
-    no_inertial = []
+    trials = {}
     for path in progress(skeletons, desc="draw skeleton video", unit="trial"):
         joints = read_skeleton(path)
         trial = path.name.replace("_skeleton.mat", "")
-        if trial in inertial:
-            seconds = len(read_inertial(inertial[trial])) / inertial_rate
-            fps = float(Fraction(len(joints) / seconds).limit_denominator(100))
-        else:
-            fps = 20.0
-            no_inertial.append(trial)
-        frames = draw_frames(joints, fps, **cfg)
-        write_video(video_path(raw_dir, path), frames, fps, lossless=True)
+        fps = trial_fps(len(joints), inertial.get(trial), inertial_rate)
+        write_video(video_path(raw_dir, path), draw_frames(joints, fps, **cfg), fps, lossless=True)
+        trials[trial] = {"fps": fps, "skeleton": path.relative_to(raw_dir).as_posix()}
+    write_drawing(out_dir / DRAWING_FILE, cfg, trials)
     summary = {"skeleton_videos": len(skeletons)}
+    no_inertial = sorted(t for t in trials if t not in inertial)
     if no_inertial:
         summary["skeleton_without_inertial"] = id_listing(no_inertial)
     return summary
+
+
+DRAWING_FILE = "drawing.json"
+
+
+def write_drawing(path: Path, cfg: dict, trials: dict) -> None:
+    import json
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"drawing": cfg, "trials": trials}, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_drawing(raw_dir: str | Path) -> dict | None:
+    """``SkeletonVideo/drawing.json`` of a raw folder, or None where nothing was drawn."""
+    import json
+
+    path = Path(raw_dir) / VIDEO_FOLDER / DRAWING_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def redraw_clip(joints: np.ndarray, fps: float, drawing: dict, times, yaw_offset: float,
+                pitch_offset: float, out_hw: tuple[int, int]) -> np.ndarray:
+    """Frames ``times`` of a trial drawn as the download stage drew them, from a camera turned a
+    further ``yaw_offset`` and raised ``pitch_offset`` degrees, resized to ``out_hw`` as the
+    frames stage resizes a decoded video (libswscale, area): at offsets 0 the stored frames.
+
+    Why: a subject stands a little turned to the Kinect and another distance below it; a real
+    camera elsewhere sees another projection (foreshortened reaches, another depth order and
+    shading), which no 2-D warp of the drawn picture can make."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    cfg = dict(drawing)
+    yaw = cfg["yaw_deg"]
+    cfg["yaw_deg"] = [y + yaw_offset for y in yaw] if isinstance(yaw, list) else yaw + yaw_offset
+    cfg["pitch_deg"] = cfg["pitch_deg"] + pitch_offset
+    drawn = draw_frames(joints, fps, only=times, **cfg)
+    reformatter = VideoReformatter()
+    return np.stack([reformatter.reformat(av.VideoFrame.from_ndarray(img, format="rgb24"), width=out_hw[1],
+                                          height=out_hw[0], format="rgb24", interpolation="AREA").to_ndarray()
+                     for img in drawn])
