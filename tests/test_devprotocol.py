@@ -295,3 +295,35 @@ def test_baseline_students_are_kept_per_seed_so_a_new_seed_trains_alone(params, 
     params["student"]["epochs"] = 3
     devprotocol.fold_baseline(params, block, tmp_path, split, fold)
     assert calls[2:] == [(0, 3), (1, 3)]
+
+
+def test_distilled_students_are_kept_per_seed_and_retrain_on_a_distillation_setting(params, tmp_path, monkeypatch):
+    """seeds [0] then [0, 1]: seed 0's distilled student is reused, seed 1 trained alone; a
+    distillation weight retrains both, and so would another teacher."""
+    import vskd.train_student
+
+    calls = []
+
+    def fake_train(gaf, model, live, *, seed, loss, teacher_path, **kw):
+        calls.append((seed, params["beta"]))
+        assert teacher_path == fold / "teacher_outputs.h5" and loss is not None
+        model.write_bytes(b"vskd")
+        return {"final_train_ce": 0.1, "seed": seed}
+
+    monkeypatch.setattr(vskd.train_student, "train_student", fake_train)
+    block = dataset_block(params, "utd_mhad")
+    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], 3)
+    fold = tmp_path / "fold_s3"
+    params["seeds"] = [0]
+    first, _ = devprotocol.fold_distilled(params, block, tmp_path, split, fold)
+    params["seeds"] = [0, 1]
+    again, _ = devprotocol.fold_distilled(params, block, tmp_path, split, fold)
+    assert calls == [(0, params["beta"]), (1, params["beta"])]
+    assert again == first == {"final_train_ce": 0.1, "seed": 0}
+    assert (fold / "vskd.pt").is_file() and (fold / "vskd_seeds" / "vskd_s1.pt").is_file()
+    params["beta"] = 0.5
+    devprotocol.fold_distilled(params, block, tmp_path, split, fold)
+    assert calls[2:] == [(0, 0.5), (1, 0.5)]
+    params["teacher"]["lr"] = 0.01
+    devprotocol.fold_distilled(params, block, tmp_path, split, fold)
+    assert len(calls) == 6

@@ -24,7 +24,10 @@ reuses the rest: every product gets a ``<product>.key.json`` beside it holding t
 * each baseline student of a fold (``student.pt``, the first seed's, and the other seeds' in
   ``student_seeds/``): gaf's, plus ``student``, its own training seed (``seeds: [<seed>]``),
   the teacher's ``feature_dim`` (fc0's width), ``seed``, the split and ``runtime``; adding a
-  seed trains that seed alone.
+  seed trains that seed alone;
+* each distilled student (``vskd.pt`` and ``vskd_seeds/``): its baseline's key, plus the
+  teacher's and the distillation settings (``alpha``, ``beta``, ``gamma``, ``temperature``,
+  ``distill``); adding a seed, again, trains that seed alone.
 
 A student or distillation setting therefore never retrains a teacher, and a distillation
 setting (``alpha``, ``beta``, ``gamma``, ``distill.*``) retrains the distilled students alone.
@@ -226,6 +229,32 @@ def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: 
     return first, round(seconds, 1)
 
 
+DISTILL_KEYS = ("alpha", "beta", "gamma", "temperature", "distill")
+
+
+def fold_distilled(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
+    """The fold's distilled students, each seed trained or reused on its own key, as
+    :func:`fold_baseline` does for the baselines. Returns the first seed's summary and the
+    seconds of all (those of the run that built a reused one)."""
+    from vskd.checkpoints import seed_checkpoints
+    from vskd.losses import distill_loss
+    from vskd.train_student import train_student
+
+    kwargs = student_kwargs(params, split)
+    split_seed, keys = kwargs.pop("split_seed"), product_keys(params, block, split)
+    key = {**keys["student"], "teacher": keys["teacher"], "distill": {k: params[k] for k in DISTILL_KEYS}}
+    first, seconds = None, 0.0
+    for i, (seed, path) in enumerate(seed_checkpoints(fold_dir / "vskd.pt", kwargs.pop("seeds")).items()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        train = partial(train_student, work / "gaf.h5", path, None, seed=seed, split_seed=split_seed,
+                        loss=distill_loss(params), teacher_path=fold_dir / "teacher_outputs.h5",
+                        resume_name=(fold_dir / "vskd.pt", "distill" if i == 0 else f"distill_s{seed}"), **kwargs)
+        summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train, f"{fold_dir.name} distilled seed {seed}")
+        first = summary if i == 0 else first
+        seconds += took
+    return first, round(seconds, 1)
+
+
 def student_kwargs(params: dict, split: dict) -> dict:
     """:func:`vskd.train_student.train_seeds`'s settings for a fold's baseline or distilled students."""
     return dict(seeds=params["seeds"], split_seed=params["seed"], cfg=params["student"],
@@ -237,29 +266,22 @@ def run_fold(name: str, params: dict, block: dict, work: Path, split: dict, fold
     the teacher and the baseline students are reused when their settings are unchanged."""
     from vskd.checkpoints import seed_checkpoints
     from vskd.evaluate import test_predictions
-    from vskd.losses import distill_loss
     from vskd.minirocket import train_minirocket
     from vskd.runtime import resolve_device
-    from vskd.train_student import train_seeds
 
     rt, seeds, seed = runtime_block(params), params["seeds"], params["seed"]
     gaf, teacher_out = work / "gaf.h5", fold_dir / "teacher_outputs.h5"
     students = seed_checkpoints(fold_dir / "student.pt", seeds)
-    student_kw = student_kwargs(params, split)
     summaries, seconds = {}, {}
     summaries["teacher"], seconds["teacher"] = fold_teacher(params, block, work, split, fold_dir)
     summaries["student"], seconds["student"] = fold_baseline(params, block, work, split, fold_dir)
-    for stage, job in {
-        "distill": lambda: train_seeds(gaf, fold_dir / "vskd.pt", None, loss=distill_loss(params),
-                                       teacher_path=teacher_out, **student_kw),
-        "minirocket": lambda: train_minirocket(name, gaf, work / "raw", {**block, "split": split},
+    summaries["distill"], seconds["distill"] = fold_distilled(params, block, work, split, fold_dir)
+    start = time.perf_counter()
+    summaries["minirocket"] = train_minirocket(name, gaf, work / "raw", {**block, "split": split},
                                                fold_dir / "minirocket.json", cfg=params["minirocket"],
-                                               split_seed=seed, seeds=seeds),
-    }.items():
-        start = time.perf_counter()
-        summaries[stage] = job()
-        seconds[stage] = round(time.perf_counter() - start, 1)
-        print(f"dev: {fold_dir.name} {stage} done in {seconds[stage]} s ({summaries[stage]})", flush=True)
+                                               split_seed=seed, seeds=seeds)
+    seconds["minirocket"] = round(time.perf_counter() - start, 1)
+    print(f"dev: {fold_dir.name} minirocket done in {seconds['minirocket']} s ({summaries['minirocket']})", flush=True)
     found = test_predictions(gaf, teacher_out, students, seed_checkpoints(fold_dir / "vskd.pt", seeds),
                              fold_dir / "minirocket.json", split_cfg=split, seed=seed, device=resolve_device(rt))
     return {"found": found, "seconds": seconds, "teacher_summary": summaries["teacher"],

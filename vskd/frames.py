@@ -9,6 +9,8 @@ sampling happens at load time, as in TSN (Wang et al., ECCV 2016):
   the whole clip gets one multi-scale crop (scales 1, .875, .75, .66 of the short side,
   neighbouring scales for width and height) resized to the input size, optionally a
   horizontal flip, and optionally one random rotation and stretch (``vskd/clip_affine.py``);
+  a drawn skeleton video's clip can instead be drawn again from the stored joints, the camera
+  turned at random (``teacher.view_jitter``, ``vskd/datasets/skeleton_video.py``);
 * evaluation: each segment's centre frame, centre crop. Deterministic.
 """
 
