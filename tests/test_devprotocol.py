@@ -269,6 +269,18 @@ def test_an_int_override_and_the_same_float_in_params_give_one_key(tmp_path):
     assert not devprotocol.is_current(product, {"teacher": {"affine": {"rotate_deg": 10.5, "stretch": 0.15}}})
 
 
+def _one_then_two_seeds(params, tmp_path, held_out, fold_models):
+    """``fold_models`` (fold_baseline or fold_distilled) with seeds [0], then [0, 1]."""
+    block = dataset_block(params, "utd_mhad")
+    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], held_out)
+    fold = tmp_path / f"fold_s{held_out}"
+    params["seeds"] = [0]
+    first, _ = fold_models(params, block, tmp_path, split, fold)
+    params["seeds"] = [0, 1]
+    again, _ = fold_models(params, block, tmp_path, split, fold)
+    return block, split, fold, first, again
+
+
 def test_baseline_students_are_kept_per_seed_so_a_new_seed_trains_alone(params, tmp_path, monkeypatch):
     """seeds [0] then [0, 1]: seed 0 is reused and seed 1 trained alone, into the first
     seed's path and the seeds folder; a student setting retrains both."""
@@ -282,13 +294,7 @@ def test_baseline_students_are_kept_per_seed_so_a_new_seed_trains_alone(params, 
         return {"epoch": cfg["epochs"], "seed": seed}
 
     monkeypatch.setattr(vskd.train_student, "train_student", fake_train)
-    block = dataset_block(params, "utd_mhad")
-    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], 5)
-    fold = tmp_path / "fold_s5"
-    params["seeds"] = [0]
-    first, _ = devprotocol.fold_baseline(params, block, tmp_path, split, fold)
-    params["seeds"] = [0, 1]
-    again, _ = devprotocol.fold_baseline(params, block, tmp_path, split, fold)
+    block, split, fold, first, again = _one_then_two_seeds(params, tmp_path, 5, devprotocol.fold_baseline)
     assert calls == [(0, params["student"]["epochs"]), (1, params["student"]["epochs"])]
     assert again == first == {"epoch": params["student"]["epochs"], "seed": 0}
     assert (fold / "student.pt").is_file() and (fold / "student_seeds" / "student_s1.pt").is_file()
@@ -311,13 +317,8 @@ def test_distilled_students_are_kept_per_seed_and_retrain_on_a_distillation_sett
         return {"final_train_ce": 0.1, "seed": seed}
 
     monkeypatch.setattr(vskd.train_student, "train_student", fake_train)
-    block = dataset_block(params, "utd_mhad")
-    split = devprotocol.fold_split(block["split"], [1, 3, 5, 7], 3)
     fold = tmp_path / "fold_s3"
-    params["seeds"] = [0]
-    first, _ = devprotocol.fold_distilled(params, block, tmp_path, split, fold)
-    params["seeds"] = [0, 1]
-    again, _ = devprotocol.fold_distilled(params, block, tmp_path, split, fold)
+    block, split, fold, first, again = _one_then_two_seeds(params, tmp_path, 3, devprotocol.fold_distilled)
     assert calls == [(0, params["beta"]), (1, params["beta"])]
     assert again == first == {"final_train_ce": 0.1, "seed": 0}
     assert (fold / "vskd.pt").is_file() and (fold / "vskd_seeds" / "vskd_s1.pt").is_file()
