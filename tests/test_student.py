@@ -155,3 +155,16 @@ def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, met
         assert logged[name] > 0
     weights = ckpt["loss_weights"]
     assert logged["loss"] == pytest.approx(sum(weights[k] * logged[k] for k in terms), rel=1e-5)
+
+
+def test_ce_warning_says_when_the_distilled_student_has_not_fitted_its_labels(capsys):
+    from vskd.train_student import _warn_if_ce_stuck, ce_warning
+
+    assert "learnt no labels" in ce_warning(3.1, 27)          # ln 27 = 3.296: at chance
+    assert "above ln 2 = 0.693" in ce_warning(1.01, 27)       # AT's seed 1 on dev fold s1
+    assert ce_warning(0.69, 27) is None and ce_warning(0.11, 27) is None
+    assert "learnt no labels" in ce_warning(0.65, 2)          # two classes: 0.9 ln 2 = 0.624
+    assert _warn_if_ce_stuck([{"train/ce": 0.82}], 27) == {"final_train_ce": 0.82}
+    assert "distill: WARNING: the training cross-entropy ended at 0.820" in capsys.readouterr().err
+    assert _warn_if_ce_stuck([{"train/ce": 0.2}], 27) == {"final_train_ce": 0.2}
+    assert capsys.readouterr().err == "" and _warn_if_ce_stuck([], 27) == {}
