@@ -236,7 +236,7 @@ def ce_warning(final_ce: float, num_classes: int) -> str | None:
     teacher). Above ln 2 the true class gets less than half the probability on the student's
     own training trials (as a geometric mean): it has not fitted its labels, and where the
     baseline does, the terms outweigh them (on the dev folds Table 4's SP at its paper's weight
-    ends at 0.8-1.1, DASK at 0.1; on the synthetic default the baseline 0.32, DASK 0.65)."""
+    ends at 0.8-1.2, DASK at 0.1; on the synthetic default the baseline 0.32, DASK 0.65)."""
     if final_ce > 0.9 * np.log(num_classes):
         return (f"the training cross-entropy ended at {final_ce:.3f}, near ln({num_classes}) = "
                 f"{np.log(num_classes):.3f}: the student learnt no labels. The teacher is probably useless "
