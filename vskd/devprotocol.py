@@ -211,45 +211,45 @@ def fold_teacher(params: dict, block: dict, work: Path, split: dict, fold_dir: P
 
 def fold_baseline(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> tuple[dict, float]:
     """The fold's baseline students, each seed trained or reused on its own key
-    (:func:`reuse_or_run`): a run with one more seed trains that seed alone, and a distillation
-    setting never retrains them. Returns the first seed's summary and the seconds of all."""
-    from vskd.checkpoints import seed_checkpoints
-    from vskd.train_student import train_student
-
-    kwargs = student_kwargs(params, split)
-    split_seed, key = kwargs.pop("split_seed"), product_keys(params, block, split)["student"]
-    first, seconds = None, 0.0
-    for i, (seed, path) in enumerate(seed_checkpoints(fold_dir / "student.pt", kwargs.pop("seeds")).items()):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        train = partial(train_student, work / "gaf.h5", path, None, seed=seed, split_seed=split_seed,
-                        resume_name=(fold_dir / "student.pt", "student" if i == 0 else f"student_s{seed}"), **kwargs)
-        summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train, f"{fold_dir.name} student seed {seed}")
-        first = summary if i == 0 else first
-        seconds += took
-    return first, round(seconds, 1)
+    (:func:`students_per_seed`): a run with one more seed trains that seed alone, and a
+    distillation setting never retrains them. Returns the first seed's summary and the seconds of all."""
+    key = product_keys(params, block, split)["student"]
+    return students_per_seed(params, work, split, fold_dir / "student.pt", ("student", "student"), key)
 
 
 DISTILL_KEYS = ("alpha", "beta", "gamma", "temperature", "distill")
 
 
-def fold_distilled(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> dict:
-    """The fold's distilled students, each seed trained or reused on its own key, as
-    :func:`fold_baseline` does for the baselines. Returns the first seed's summary and the
-    seconds of all (those of the run that built a reused one)."""
-    from vskd.checkpoints import seed_checkpoints
+def fold_distilled(params: dict, block: dict, work: Path, split: dict, fold_dir: Path) -> tuple[dict, float]:
+    """The fold's distilled students, each seed trained or reused on its own key (the
+    baseline's, the teacher's and the distillation settings), as :func:`fold_baseline` does
+    for the baselines. Returns the first seed's summary and the seconds of all."""
     from vskd.losses import distill_loss
+
+    keys = product_keys(params, block, split)
+    key = {**keys["student"], "teacher": keys["teacher"], "distill": {k: params[k] for k in DISTILL_KEYS}}
+    return students_per_seed(params, work, split, fold_dir / "vskd.pt", ("distill", "distilled"), key,
+                             loss=distill_loss(params), teacher_path=fold_dir / "teacher_outputs.h5")
+
+
+def students_per_seed(params: dict, work: Path, split: dict, model_path: Path, names: tuple[str, str],
+                      key: dict, **train_kw) -> tuple[dict, float]:
+    """One student per seed of ``params["seeds"]`` (the first at ``model_path``, the others in
+    its seeds folder), each trained or reused on ``key`` plus its own seed (:func:`reuse_or_run`).
+    ``names``: the resume files' stage name and the printed label. Returns the first seed's
+    summary and the seconds of all (those of the run that built a reused one)."""
+    from vskd.checkpoints import seed_checkpoints
     from vskd.train_student import train_student
 
-    kwargs = student_kwargs(params, split)
-    split_seed, keys = kwargs.pop("split_seed"), product_keys(params, block, split)
-    key = {**keys["student"], "teacher": keys["teacher"], "distill": {k: params[k] for k in DISTILL_KEYS}}
+    kwargs = {**student_kwargs(params, split), **train_kw}
+    split_seed, (stage, label) = kwargs.pop("split_seed"), names
     first, seconds = None, 0.0
-    for i, (seed, path) in enumerate(seed_checkpoints(fold_dir / "vskd.pt", kwargs.pop("seeds")).items()):
+    for i, (seed, path) in enumerate(seed_checkpoints(model_path, kwargs.pop("seeds")).items()):
         path.parent.mkdir(parents=True, exist_ok=True)
         train = partial(train_student, work / "gaf.h5", path, None, seed=seed, split_seed=split_seed,
-                        loss=distill_loss(params), teacher_path=fold_dir / "teacher_outputs.h5",
-                        resume_name=(fold_dir / "vskd.pt", "distill" if i == 0 else f"distill_s{seed}"), **kwargs)
-        summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train, f"{fold_dir.name} distilled seed {seed}")
+                        resume_name=(model_path, stage if i == 0 else f"{stage}_s{seed}"), **kwargs)
+        summary, took = reuse_or_run(path, {**key, "seeds": [seed]}, [], train,
+                                     f"{model_path.parent.name} {label} seed {seed}")
         first = summary if i == 0 else first
         seconds += took
     return first, round(seconds, 1)

@@ -278,11 +278,11 @@ DRAWING_FILE = "drawing.json"
 
 def write_drawing(path: Path, cfg: dict, trials: dict) -> None:
     import json
-    import os
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"drawing": cfg, "trials": trials}, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    from vskd.h5store import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"drawing": cfg, "trials": trials}, indent=1, sort_keys=True))
 
 
 def read_drawing(raw_dir: str | Path) -> dict | None:
