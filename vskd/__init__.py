@@ -35,6 +35,7 @@ Modules, one concept each:
     stats            exact McNemar test, paired bootstrap interval, mean and std over seeds
     minirocket       the MiniRocket reference (aeon) on the raw accelerometer
     devprotocol      the leave-one-subject-out development protocol (python -m vskd dev)
+    selection        a setting chosen among dev runs, scored leave-one-fold-out (python -m vskd choose)
     export           the shipped student as ONNX (and int8), verified
     cost             MAC and parameter counts of teacher and student
     predict          python -m vskd predict: classify a recording with the shipped student

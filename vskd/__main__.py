@@ -6,13 +6,17 @@
   (``--students-only``: its baseline students alone; ``--teachers-only``: its teachers alone;
   ``--against FILE``: compared with another
   run of the same kind, trial by trial)
+* ``python -m vskd choose RUN.json RUN.json ... [--model vskd]``: a setting chosen on the
+  development folds, with its honest (leave-one-fold-out) figure
 * ``python -m vskd preset TABLE [-S KEY=VALUE] [--queue] [--dry-run]``: a paper table at its scale
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 
 # Each sub-command's one-line help and its description (python -m vskd COMMAND --help).
@@ -32,6 +36,13 @@ COMMANDS = {
         "For each development subject: train the teacher on the others, then the baseline "
         "and distilled students and MiniRocket per seed; print accuracy per fold, mean +- std "
         "over folds and the paired tests pooled over every held-out trial."),
+    "choose": (
+        "choose a setting among development-protocol runs, with its leave-one-fold-out figure",
+        "Each RUN.json is one `python -m vskd dev` run of a candidate setting (same folds, seeds "
+        "and trials). Prints each candidate's accuracy per fold, then the nested estimate: each "
+        "fold scored by the candidate chosen on the other folds, with its paired bootstrap "
+        "interval against the baseline student and against the first candidate (list the "
+        "current default first: it wins ties)."),
     "preset": (
         "reproduce one of the paper's tables at its scale: dvc exp run per row family",
         "Builds the `dvc exp run -n NAME -S ...` commands of a committed preset "
@@ -55,7 +66,7 @@ def _positive(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vskd", description="VSKD tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_report, _add_dev, _add_preset):
+    for add in (_add_predict, _add_report, _add_dev, _add_choose, _add_preset):
         add(commands)
     return parser
 
@@ -111,6 +122,14 @@ def _add_dev(commands) -> None:
                    help="another run's JSON of the same kind (students- or teachers-only, or a protocol file with its "
                         "predictions) to compare with, trial by trial")
     _add_overrides(d, "override a params.yaml value for this run (as dvc exp run -S), repeatable")
+
+
+def _add_choose(commands) -> None:
+    c = _command(commands, "choose")
+    c.add_argument("runs", nargs="+", metavar="RUN.json", help="dev-protocol metrics files, one per candidate")
+    c.add_argument("--model", default="vskd", choices=("vskd", "student", "minirocket"),
+                   help="whose accuracy chooses (default vskd; student for --students-only files)")
+    c.add_argument("--out", metavar="FILE", help="also write the result as JSON here")
 
 
 def _add_overrides(parser, help_text: str) -> None:
@@ -177,6 +196,24 @@ def report(args) -> int:
     return 0
 
 
+def choose(args) -> int:
+    from vskd.selection import format_selection, load_runs, nested_selection
+
+    try:
+        result = nested_selection(load_runs(args.runs, args.model), args.model)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"choose: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_selection(result))
+    if args.out:
+        from vskd.h5store import atomic_path
+
+        with atomic_path(args.out) as tmp:
+            Path(tmp).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"choose: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def preset(args) -> int:
     from vskd.params import ParamsError
     from vskd.preset import parse_overrides, run_preset
@@ -190,8 +227,8 @@ def preset(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("report", "dev", "preset"):
-        return {"report": report, "dev": dev, "preset": preset}[args.command](args)
+    if args.command in ("report", "dev", "choose", "preset"):
+        return {"report": report, "dev": dev, "choose": choose, "preset": preset}[args.command](args)
     from vskd.predict import format_table, load_predictor, predict_file, to_json
 
     try:
