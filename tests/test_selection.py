@@ -86,3 +86,14 @@ def test_command_prints_and_writes(two, tmp_path, capsys):
     assert json.loads(out.read_text())["chosen_on_all_folds"] == "default"
     assert main(["choose", str(two[0]), str(tmp_path / "missing.json")]) == 1
     assert "missing.json: not found" in capsys.readouterr().err
+
+
+def test_seeds_option_keeps_those_seeds(tmp_path, capsys):
+    three = _run(tmp_path / "three.json", {"s1": 4, "s3": 2}, seeds=("0", "1", "2"))
+    one = _run(tmp_path / "one.json", {"s1": 1, "s3": 3})
+    runs = load_runs([three, one], "vskd", seeds=[0])
+    assert list(runs["three"]["s1"]["vskd"]) == ["0"] and list(runs["three"]["s1"]["student"]) == ["0"]
+    with pytest.raises(ValueError, match="one.json: fold s1 has no vskd seed 1"):
+        load_runs([three, one], "vskd", seeds=[1])
+    assert main(["choose", str(three), str(one), "--seeds", "0"]) == 0
+    assert "chosen on all folds: three" in capsys.readouterr().out

@@ -129,6 +129,8 @@ def _add_choose(commands) -> None:
     c.add_argument("runs", nargs="+", metavar="RUN.json", help="dev-protocol metrics files, one per candidate")
     c.add_argument("--model", default="vskd", choices=("vskd", "student", "minirocket"),
                    help="whose accuracy chooses (default vskd; student for --students-only files)")
+    c.add_argument("--seeds", help="use only these seeds of every run, comma-separated (default: all; "
+                                   "the runs must then have the same seeds)")
     c.add_argument("--out", metavar="FILE", help="also write the result as JSON here")
 
 
@@ -200,7 +202,7 @@ def choose(args) -> int:
     from vskd.selection import format_selection, load_runs, nested_selection
 
     try:
-        result = nested_selection(load_runs(args.runs, args.model), args.model)
+        result = nested_selection(load_runs(args.runs, args.model, _ints(args.seeds)), args.model)
     except (ValueError, FileNotFoundError) as exc:
         print(f"choose: error: {exc}", file=sys.stderr)
         return 1

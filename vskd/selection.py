@@ -24,9 +24,10 @@ import numpy as np
 from vskd.stats import paired_bootstrap_ci, seed_summary
 
 
-def load_runs(paths: list[str | Path], model: str) -> dict[str, dict]:
+def load_runs(paths: list[str | Path], model: str, seeds: list[int] | None = None) -> dict[str, dict]:
     """``{name: predictions per fold}`` for dev-protocol files; the name is the file's stem.
-    Every file must hold ``model``'s predictions for the same folds, trials and seeds."""
+    Every file must hold ``model``'s predictions for the same folds, trials and seeds
+    (``seeds``: keep only these, so a three-seed run can stand beside one-seed runs)."""
     runs = {}
     for path in map(Path, paths):
         if not path.is_file():
@@ -36,11 +37,24 @@ def load_runs(paths: list[str | Path], model: str) -> dict[str, dict]:
             raise ValueError(f"{path}: no per-fold predictions; rerun it with this version of `python -m vskd dev`")
         if path.stem in runs:
             raise ValueError(f"{path}: two candidates named {path.stem!r}; rename one file")
-        runs[path.stem] = predictions
+        runs[path.stem] = predictions if seeds is None else _only_seeds(predictions, seeds, path)
     if len(runs) < 2:
         raise ValueError("give at least two runs to choose between")
     _check_aligned(runs, model)
     return runs
+
+
+def _only_seeds(predictions: dict, seeds: list[int], path: Path) -> dict:
+    out = {}
+    for fold, found in predictions.items():
+        out[fold] = dict(found)
+        for model, value in found.items():
+            if isinstance(value, dict):
+                missing = [s for s in seeds if str(s) not in value]
+                if missing:
+                    raise ValueError(f"{path}: fold {fold} has no {model} seed {missing[0]}")
+                out[fold][model] = {str(s): value[str(s)] for s in seeds}
+    return out
 
 
 def _check_aligned(runs: dict[str, dict], model: str) -> None:
