@@ -76,6 +76,13 @@ def test_view_jitter_off_keeps_the_teachers_built_before_it_existed(params):
     assert on["teacher"] != same["teacher"] and on["student"] == same["student"]
 
 
+def test_mixup_off_keeps_the_students_built_before_it_existed(params):
+    same = keys_after(params, lambda p: None)
+    assert keys_after(params, lambda p: p["student"].pop("mixup"))["student"] == same["student"]
+    on = keys_after(params, lambda p: p["student"].__setitem__("mixup", 0.2))
+    assert on["student"] != same["student"] and on["teacher"] == same["teacher"]
+
+
 def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
     redrawn = keys_after(params, lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", [0, 90]))
     same = keys_after(params, lambda p: None)

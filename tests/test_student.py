@@ -127,19 +127,21 @@ def stores(tmp_path):
     return gaf, out
 
 
-@pytest.mark.parametrize("method, arch, terms", [
-    ("at", "resnet18", {"ce", "at"}),
-    ("at", "vgg16", {"ce", "at"}),
-    ("sp", "resnet18", {"ce", "sp"}),
-    ("st", "resnet18", {"ce", "kd"}),
+@pytest.mark.parametrize("method, arch, terms, mixup", [
+    ("at", "resnet18", {"ce", "at"}, 0.0),
+    ("at", "vgg16", {"ce", "at"}, 0.0),
+    ("sp", "resnet18", {"ce", "sp"}, 0.0),
+    ("st", "resnet18", {"ce", "kd"}, 0.0),
+    ("at", "resnet18", {"ce", "at"}, 0.4),   # mixup mixes the teacher's maps too
+    ("st", "resnet18", {"ce", "kd"}, 0.4),
 ])
-def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, method, arch, terms):
+def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, method, arch, terms, mixup):
     gaf, out = stores
     params = {"alpha": 0.5, "beta": 1.0, "gamma": 1.0, "temperature": 4.0,
               "distill": {"method": method, "distance_weight": 1.0, "angle_weight": 1.0,
                           "at_weight": 1000.0, "sp_weight": 3000.0}}
     cfg = {"arch": arch, "epochs": 1, "batch_size": 4, "lr": 1e-4, "weight_decay": 0.0, "selection": "last",
-           "num_workers": 0}
+           "num_workers": 0, "mixup": mixup}
     torch.manual_seed(0)
     train_student(gaf, tmp_path / "vskd.pt", tmp_path / "live", cfg=cfg, feature_dim=DIM,
                   split_cfg={"name": "cross_subject", "train_subjects": list(range(8)), "val_fraction": 0.0},
@@ -155,6 +157,17 @@ def test_train_student_runs_each_method_and_logs_each_term(stores, tmp_path, met
         assert logged[name] > 0
     weights = ckpt["loss_weights"]
     assert logged["loss"] == pytest.approx(sum(weights[k] * logged[k] for k in terms), rel=1e-5)
+
+
+def test_baseline_student_trains_with_mixup(stores, tmp_path):
+    gaf, _ = stores
+    cfg = {"arch": "resnet18", "epochs": 1, "batch_size": 4, "lr": 1e-4, "weight_decay": 0.0, "selection": "last",
+           "num_workers": 0, "mixup": 0.2}
+    train_student(gaf, tmp_path / "student.pt", tmp_path / "live", cfg=cfg, feature_dim=DIM,
+                  split_cfg={"name": "cross_subject", "train_subjects": list(range(8)), "val_fraction": 0.0},
+                  seed=0, runtime={**RUNTIME_DEFAULTS, "device": "cpu", "resume": False})
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())["train"]
+    assert logged["ce"] > 0 and torch.load(tmp_path / "student.pt", weights_only=True)["config"]["arch"] == "resnet18"
 
 
 def test_ce_warning_says_when_the_distilled_student_has_not_fitted_its_labels(capsys):

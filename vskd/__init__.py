@@ -15,6 +15,7 @@ Modules, one concept each:
     clip_affine      one random rotation and stretch per training clip (teacher.affine)
     gaf              Gramian Angular Field encoding and the GAF store
     augment          accelerometer augmentation, encoded to GAF at load time
+    mixup            mixup of the student's training batches (student.mixup)
     h5store          atomic HDF5 writers/readers keyed by sample id
     badsamples       what a stage does with an unusable recording (stop or skip, counted)
     models           BN-Inception, multi-scale TRN teacher, GAF student

@@ -63,9 +63,9 @@ def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
             "gaf": {"raw": _without_drawing(raw), "gaf": params["gaf"]}}
     if split is not None:
         fold = {"seed": params["seed"], "split": split, "runtime": _results_runtime(params)}
-        keys["teacher"] = {"frames": keys["frames"], "teacher": _teacher_settings(params["teacher"]),
+        keys["teacher"] = {"frames": keys["frames"], "teacher": _section_settings(params, "teacher"),
                            "segments": block["segments"], **fold}
-        keys["student"] = {"gaf": keys["gaf"], "student": params["student"], "seeds": params["seeds"],
+        keys["student"] = {"gaf": keys["gaf"], "student": _section_settings(params, "student"), "seeds": params["seeds"],
                            "feature_dim": params["teacher"]["feature_dim"], **fold}
     return keys
 
@@ -76,13 +76,20 @@ def _results_runtime(params: dict) -> dict:
     return {k: v for k, v in (params.get("runtime") or {}).items() if k != "resume_every_s"}
 
 
-def _teacher_settings(teacher: dict) -> dict:
-    """The ``teacher`` block less ``view_jitter`` where it is off (0 and 0: the stored frames,
-    draws and all, exactly as before the setting existed), so it retrains no fold."""
-    jitter = teacher.get("view_jitter") or {}
-    if any(float(v) for v in jitter.values()):
-        return teacher
-    return {k: v for k, v in teacher.items() if k != "view_jitter"}
+# Settings added after work folders were trained, with the value that leaves every result
+# as it was: while at that value a setting is left out of the product's key, so the folds
+# trained before it existed stay current.
+OFF_WHEN_ZERO = {"teacher": "view_jitter", "student": "mixup"}
+
+
+def _section_settings(params: dict, section: str) -> dict:
+    """The ``section`` block less its :data:`OFF_WHEN_ZERO` setting while that is off (0, or a
+    mapping of zeros: ``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing)."""
+    block, name = params[section], OFF_WHEN_ZERO[section]
+    value = block.get(name) or 0
+    if any(float(v) for v in (value.values() if isinstance(value, dict) else [value])):
+        return block
+    return {k: v for k, v in block.items() if k != name}
 
 
 def _without_drawing(raw: dict) -> dict:

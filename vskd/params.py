@@ -205,6 +205,8 @@ def _validate_augment(params: dict, path) -> None:
     _check(0 < crop <= 1, path, "student.augment.crop", f"must be in (0, 1] (the fraction kept), got {crop}")
     _check(augment.get("time_warp", 0) < 1, path, "student.augment.time_warp",
            "must be < 1 (local speed stays in 1 +- time_warp)")
+    if "mixup" in params["student"]:
+        _number(params, "student.mixup", path, minimum=0)  # Beta(a, a) of mixup; 0: off
 
 
 def _validate_student_init(params: dict, path) -> None:

@@ -29,6 +29,7 @@ from vskd.live import open_live
 from vskd.loaders import make_loader, validation_metrics
 from vskd.loop import FitResult, Training, cross_entropy_step, make_adam, make_scheduler, run_summary
 from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
+from vskd.mixup import mix_distill_batch, mixup_step
 from vskd.models.student import GAFStudent, load_pretrained
 from vskd.resume import ResumeFile
 from vskd.runtime import seed_everything, stage_runtime
@@ -126,7 +127,7 @@ def prepare_student(rt, gaf_path, model_path, *, cfg, feature_dim, split_cfg, se
                                                       len(class_names))
     train_loader, val_loader = _loaders(rt, gaf_path, cfg, seed, train_rows, split["val"], index, teacher, maps)
     net = rt.wrap(_FeaturesAndLogits(model, maps) if distill else model)
-    step = _distill_step(net, loss) if distill else cross_entropy_step(net)
+    step = _student_step(net, loss, float(cfg.get("mixup", 0)), seed, len(class_names))
 
     def evaluate():
         return validation_metrics(model, val_loader, index["labels"], device=rt.device)
@@ -187,14 +188,30 @@ def _loaders(rt, gaf_path, cfg: dict, seed: int, train_rows, val_rows, index: di
     return train_loader, val_loader
 
 
-def _distill_step(net: nn.Module, loss: WeightedSum):
-    """The distill stage's ``step``: batches (x, y, teacher logits, teacher feature, *maps, row)."""
+def _student_step(net: nn.Module, loss: WeightedSum | None, mixup: float, seed: int, num_classes: int):
+    """Cross-entropy alone (``loss`` None: the baseline) or the distillation loss, with
+    ``student.mixup`` (> 0: mixup's Beta parameter) or without."""
+    mix = (mixup, seed, num_classes) if mixup > 0 else None
+    if loss is not None:
+        return _distill_step(net, loss, mix)
+    return mixup_step(net, *mix) if mix else cross_entropy_step(net)
+
+
+def _distill_step(net: nn.Module, loss: WeightedSum, mixup: tuple | None = None):
+    """The distill stage's ``step``: batches (x, y, teacher logits, teacher feature, *maps, row).
+    ``mixup``: (alpha, seed, classes), each batch mixed (:func:`vskd.mixup.mix_distill_batch`)."""
+    temperature = loss.terms["kd"].temperature if "kd" in loss.terms else 1.0
+
     def step(batch):
-        x, y, t_logits, t_feature, *t_maps, _ = batch
+        if mixup:
+            x, target, t_logits, t_feature, t_maps, y = mix_distill_batch(batch, *mixup, temperature)
+        else:
+            x, y, t_logits, t_feature, *t_maps, _ = batch
+            target = y
         h, logits, *s_maps = net(x)
         total, terms = loss(distill_inputs(loss, student_logits=logits, student_feature=h,
                                            teacher_logits=t_logits, teacher_feature=t_feature,
-                                           target=y, student_maps=s_maps, teacher_maps=t_maps))
+                                           target=target, student_maps=s_maps, teacher_maps=t_maps))
         return total, terms, logits.detach(), y
     return step
 
