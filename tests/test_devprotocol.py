@@ -81,6 +81,9 @@ def test_mixup_off_keeps_the_students_built_before_it_existed(params):
     assert keys_after(params, lambda p: p["student"].pop("mixup"))["student"] == same["student"]
     on = keys_after(params, lambda p: p["student"].__setitem__("mixup", 0.2))
     assert on["student"] != same["student"] and on["teacher"] == same["teacher"]
+    assert keys_after(params, lambda p: p["teacher"].pop("mixup"))["teacher"] == same["teacher"]
+    on = keys_after(params, lambda p: p["teacher"].__setitem__("mixup", 0.2))
+    assert on["teacher"] != same["teacher"] and on["student"] == same["student"]
 
 
 def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):

@@ -64,3 +64,18 @@ def test_distill_batch_mixes_every_teacher_output_with_one_lam():
     total, _ = loss(distill_inputs(loss, student_logits=torch.zeros(3, 2), student_feature=torch.randn(3, 1),
                                    teacher_logits=t_mixed, teacher_feature=f_mixed, target=target))
     assert torch.isfinite(total)
+
+
+def test_teacher_step_mixes_whole_clips_only_when_on():
+    from vskd.train_teacher import _teacher_step
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 3 * 4 * 4, 3))
+    clips, y, rows = torch.randn(4, 2, 3, 4, 4), torch.tensor([0, 1, 2, 1]), torch.tensor([5, 1, 8, 2])
+    plain, *_ = _teacher_step(net, {"mixup": 0.0}, 0, 3)((clips, y, rows))
+    assert plain.item() == pytest.approx(F.cross_entropy(net(clips), y).item(), rel=1e-6)
+    mixed, *_ = _teacher_step(net, {"mixup": 0.3}, 0, 3)((clips, y, rows))
+    lam, perm = mixing(rows.tolist(), 0.3, 0)
+    logits = net(lam * clips + (1 - lam) * clips[perm])   # every frame of a clip with one lam
+    expected = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+    assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -29,6 +29,7 @@ def test_repository_params_are_valid():
     ("teacher.affine.stretch", 1.0, "'teacher.affine.stretch' must be < 1"),
     ("teacher.affine.rotate_deg", -5.0, "'teacher.affine.rotate_deg' must be >= 0"),
     ("student.mixup", -0.2, "'student.mixup' must be >= 0"),
+    ("teacher.mixup", -1, "'teacher.mixup' must be >= 0"),
     ("synthetic.segments", 1, "'synthetic.segments' must be >= 2"),
     ("seed", "zero", "'seed' must be an integer"),
     ("seeds", [], "'seeds' must be a non-empty list of integers >= 0, got \\[\\]"),

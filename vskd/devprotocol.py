@@ -79,17 +79,18 @@ def _results_runtime(params: dict) -> dict:
 # Settings added after work folders were trained, with the value that leaves every result
 # as it was: while at that value a setting is left out of the product's key, so the folds
 # trained before it existed stay current.
-OFF_WHEN_ZERO = {"teacher": "view_jitter", "student": "mixup"}
+OFF_WHEN_ZERO = {"teacher": ("view_jitter", "mixup"), "student": ("mixup",)}
+
+
+def _is_off(value) -> bool:
+    return not any(float(v) for v in (value.values() if isinstance(value, dict) else [value or 0]))
 
 
 def _section_settings(params: dict, section: str) -> dict:
-    """The ``section`` block less its :data:`OFF_WHEN_ZERO` setting while that is off (0, or a
+    """The ``section`` block less its :data:`OFF_WHEN_ZERO` settings while they are off (0, or a
     mapping of zeros: ``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing)."""
-    block, name = params[section], OFF_WHEN_ZERO[section]
-    value = block.get(name) or 0
-    if any(float(v) for v in (value.values() if isinstance(value, dict) else [value])):
-        return block
-    return {k: v for k, v in block.items() if k != name}
+    block = params[section]
+    return {k: v for k, v in block.items() if not (k in OFF_WHEN_ZERO[section] and _is_off(v))}
 
 
 def _without_drawing(raw: dict) -> dict:

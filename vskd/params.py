@@ -172,6 +172,8 @@ def _validate_training(params: dict, path) -> None:
         _number(params, "teacher.affine.rotate_deg", path, minimum=0)
         stretch = _number(params, "teacher.affine.stretch", path, minimum=0)
         _check(stretch < 1, path, "teacher.affine.stretch", f"must be < 1 (a scale of 1 - stretch > 0), got {stretch}")
+    if "mixup" in params["teacher"]:
+        _number(params, "teacher.mixup", path, minimum=0)  # Beta(a, a) of mixup; 0: off
     if "view_jitter" in params["teacher"]:
         _number(params, "teacher.view_jitter.yaw_deg", path, minimum=0)
         pitch = _number(params, "teacher.view_jitter.pitch_deg", path, minimum=0)

@@ -28,6 +28,7 @@ from vskd.index import id_listing, make_split
 from vskd.live import open_live
 from vskd.loaders import make_loader, predict, validation_metrics
 from vskd.loop import FitResult, Training, cross_entropy_step, make_adam, make_scheduler, run_summary
+from vskd.mixup import mixup_step
 from vskd.models.trn import TRNTeacher
 from vskd.resume import ResumeFile
 from vskd.runtime import seed_everything, stage_runtime
@@ -136,6 +137,13 @@ class TeacherRun:
     on_bad_sample: str
 
 
+def _teacher_step(net, cfg: dict, seed: int, num_classes: int):
+    """Cross-entropy on each clip, or on clips mixed in pairs (``teacher.mixup`` > 0: mixup's
+    Beta parameter; two stick figures overlaid, the brighter one the larger share)."""
+    alpha = float(cfg.get("mixup", 0))
+    return mixup_step(net, alpha, seed, num_classes) if alpha > 0 else cross_entropy_step(net)
+
+
 def prepare_teacher(rt, frames_path, model_path, *, cfg, segments, split_cfg, seed, on_bad_sample) -> TeacherRun:
     """Seed, read the split, build the TRN, its loaders, optimiser, schedule and resume file:
     everything before the first epoch (``model_path``: where the resume file goes)."""
@@ -168,7 +176,7 @@ def prepare_teacher(rt, frames_path, model_path, *, cfg, segments, split_cfg, se
         resume = ResumeFile(model_path, "teacher", {
             "cfg": cfg, "segments": segments, "split": split_cfg, "seed": seed,
             "on_bad_sample": on_bad_sample, "inputs": ResumeFile.file_identity(frames_path)}, rt)
-    training = Training(model, cross_entropy_step(net),
+    training = Training(model, _teacher_step(net, cfg, seed, len(data.class_names)),
                         lambda: validation_metrics(model, val_loader, data.index["labels"], device=rt.device),
                         train_loader, optimizer, cfg["epochs"], selection=cfg["selection"],
                         scheduler=make_scheduler(optimizer, cfg), max_grad_norm=cfg.get("clip_grad_norm"),
