@@ -167,6 +167,20 @@ def test_render_videos_decode_with_pyav(skeleton_file, tmp_path):
     assert np.array_equal(frames, drawn)  # lossless: the frames stage sees the drawing itself
 
 
+def test_render_videos_in_parallel_draws_the_same_videos(skeleton_file, tmp_path):
+    for workers in (1, 2):
+        raw = tmp_path / f"w{workers}"
+        (raw / "Skeleton").mkdir(parents=True)
+        for trial in ("a1_s1_t1", "a1_s1_t2", "a2_s1_t1"):   # one real trial under three names
+            shutil.copy(skeleton_file, raw / "Skeleton" / f"{trial}_skeleton.mat")
+        assert render_videos(raw, size=64, workers=workers) == {
+            "skeleton_videos": 3, "skeleton_without_inertial": "3 (a1_s1_t1, a1_s1_t2, a2_s1_t1)"}
+    for video in sorted((tmp_path / "w1" / "SkeletonVideo").glob("*.avi")):
+        assert np.array_equal(decode_video(video, 64), decode_video(tmp_path / "w2" / "SkeletonVideo" / video.name, 64))
+    assert (tmp_path / "w1" / "SkeletonVideo" / "drawing.json").read_text() == \
+        (tmp_path / "w2" / "SkeletonVideo" / "drawing.json").read_text()
+
+
 @pytest.mark.skipif(not ODD.is_dir(), reason="../shared/data/utd_mhad_odd_subjects is absent")
 def test_adapter_pairs_inertial_with_skeleton_video(tmp_path):
     src = tmp_path / "src"

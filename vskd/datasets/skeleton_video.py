@@ -242,13 +242,29 @@ def trial_fps(num_frames: int, inertial_path: Path | None, inertial_rate: float 
     return float(Fraction(num_frames / seconds).limit_denominator(100))
 
 
+def _draw_trial(job: tuple) -> None:
+    """One trial drawn and written (a worker's job: joints, frame rate, settings, video path)."""
+    from vskd.frames import write_video
+
+    joints, fps, cfg, out = job
+    write_video(out, draw_frames(joints, fps, **cfg), fps, lossless=True)
+
+
+def _drawing_workers() -> int:
+    """One drawing process per CPU this process may use (PIL draws in one thread)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def render_videos(raw_dir: str | Path, inertial_rate: float = 50.0, progress=lambda it, **kw: it,
-                  **draw_kw) -> dict:
+                  workers: int | None = None, **draw_kw) -> dict:
     """Draw every ``*_skeleton.mat`` under ``raw_dir`` into ``SkeletonVideo/``, and write
     ``SkeletonVideo/drawing.json`` (the drawing's settings, each trial's frame rate and
     skeleton file): what the frames stage needs to store the joints for a redraw from
-    another camera (``teacher.view_jitter``)."""
-    from vskd.frames import write_video
+    another camera (``teacher.view_jitter``). ``workers`` processes draw (default: one per
+    usable CPU); each video is the same whatever their number."""
+    from concurrent.futures import ProcessPoolExecutor
 
     raw_dir = Path(raw_dir)
     skeletons = sorted(p for p in raw_dir.rglob("*_skeleton.mat") if SKELETON_FILE.match(p.name))
@@ -258,13 +274,22 @@ def render_videos(raw_dir: str | Path, inertial_rate: float = 50.0, progress=lam
     out_dir = raw_dir / VIDEO_FOLDER
     out_dir.mkdir(exist_ok=True)
     cfg = {**DEFAULTS, **draw_kw}
-    trials = {}
-    for path in progress(skeletons, desc="draw skeleton video", unit="trial"):
+    trials, jobs = {}, []
+    for path in skeletons:  # read here, so a bad file stops the stage before any drawing
         joints = read_skeleton(path)
         trial = path.name.replace("_skeleton.mat", "")
         fps = trial_fps(len(joints), inertial.get(trial), inertial_rate)
-        write_video(video_path(raw_dir, path), draw_frames(joints, fps, **cfg), fps, lossless=True)
+        jobs.append((joints, fps, cfg, video_path(raw_dir, path)))
         trials[trial] = {"fps": fps, "skeleton": path.relative_to(raw_dir).as_posix()}
+    workers = min(workers or _drawing_workers(), len(jobs))
+    drawn = progress(range(len(jobs)), desc="draw skeleton video", unit="trial")
+    if workers <= 1:
+        for job, _ in zip(jobs, drawn):
+            _draw_trial(job)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in zip(pool.map(_draw_trial, jobs, chunksize=8), drawn):
+                pass
     write_drawing(out_dir / DRAWING_FILE, cfg, trials)
     summary = {"skeleton_videos": len(skeletons)}
     no_inertial = sorted(t for t in trials if t not in inertial)
