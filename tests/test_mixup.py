@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from vskd.losses import dask_loss, distill_inputs
-from vskd.mixup import mix, mix_distill_batch, mixed_targets, mixed_teacher_logits, mixing, mixup_step
+from vskd.mixup import mix, mix_distill_batch, mixed_targets, mixed_teacher_logits, mixing, mixup_step, target_entropy
 
 
 def test_mixing_depends_on_the_rows_and_seed_alone():
@@ -79,3 +79,11 @@ def test_teacher_step_mixes_whole_clips_only_when_on():
     logits = net(lam * clips + (1 - lam) * clips[perm])   # every frame of a clip with one lam
     expected = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
     assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_target_entropy_against_closed_forms():
+    assert target_entropy(0.0) == 0.0
+    assert target_entropy(1.0) == pytest.approx(0.5, abs=1e-6)        # uniform lam: E[H] = 1/2 nat
+    # Beta(2, 2): E[-lam ln lam] * 2 = 2 * 6 * int lam^2 (1 - lam) (-ln lam) = 12 * (1/9 - 1/16) = 7/12
+    assert target_entropy(2.0) == pytest.approx(7 / 12, abs=1e-6)
+    assert target_entropy(0.2) == pytest.approx(0.22766, abs=1e-4)    # scipy.integrate.quad

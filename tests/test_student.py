@@ -177,6 +177,9 @@ def test_ce_warning_says_when_the_distilled_student_has_not_fitted_its_labels(ca
     assert "above ln 2 = 0.693" in ce_warning(1.01, 27)       # AT's seed 1 on dev fold s1
     assert ce_warning(0.69, 27) is None and ce_warning(0.11, 27) is None
     assert "learnt no labels" in ce_warning(0.65, 2)          # two classes: 0.9 ln 2 = 0.624
+    # with mixup (alpha 0.2) a perfect fit still pays 0.228: DASK + mixup ended at 0.63-0.71 on the dev folds
+    assert ce_warning(0.71, 27, floor=0.228) is None
+    assert "0.722 above the 0.228 mixup's mixed labels cost" in ce_warning(0.95, 27, floor=0.228)
     assert _warn_if_ce_stuck([{"train/ce": 0.82}], 27) == {"final_train_ce": 0.82}
     assert "distill: WARNING: the training cross-entropy ended at 0.820" in capsys.readouterr().err
     assert _warn_if_ce_stuck([{"train/ce": 0.2}], 27) == {"final_train_ce": 0.2}

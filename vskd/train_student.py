@@ -29,7 +29,7 @@ from vskd.live import open_live
 from vskd.loaders import make_loader, validation_metrics
 from vskd.loop import FitResult, Training, cross_entropy_step, make_adam, make_scheduler, run_summary
 from vskd.losses import SemanticLoss, WeightedSum, distill_inputs, trust_factor
-from vskd.mixup import mix_distill_batch, mixup_step
+from vskd.mixup import mix_distill_batch, mixup_step, target_entropy
 from vskd.models.student import GAFStudent, load_pretrained
 from vskd.resume import ResumeFile
 from vskd.runtime import seed_everything, stage_runtime
@@ -105,6 +105,7 @@ class StudentRun:
     split: dict               # part -> rows of the GAF store
     train_rows: np.ndarray    # the training rows trained on (without samples lacking teacher output)
     extra: dict               # what the stage's summary line adds (trust, semantic reference, ...)
+    ce_floor: float = 0.0     # the training CE a perfect fit still pays (mixup's mixed labels)
 
 
 def prepare_student(rt, gaf_path, model_path, *, cfg, feature_dim, split_cfg, seed, loss=None, teacher_path=None,
@@ -144,7 +145,7 @@ def prepare_student(rt, gaf_path, model_path, *, cfg, feature_dim, split_cfg, se
     training = Training(model, step, evaluate, train_loader, optimizer, cfg["epochs"], selection=cfg["selection"],
                         scheduler=make_scheduler(optimizer, cfg), desc="distill" if distill else "student",
                         seed=seed, runtime=rt, resume=resume)
-    return StudentRun(training, loss, class_names, split, train_rows, extra)
+    return StudentRun(training, loss, class_names, split, train_rows, extra, target_entropy(float(cfg.get("mixup", 0))))
 
 
 def _against_teacher(loss: WeightedSum, teacher_path, feature_dim: int, index: dict, train_rows, num_classes: int):
@@ -230,7 +231,7 @@ def run_student(run: StudentRun, model_path, live_dir, keep_resume: bool = False
         if training.resume is not None and not keep_resume:
             training.resume.finish()
     if distill:
-        run.extra.update(_warn_if_ce_stuck(result.history, len(run.class_names)))
+        run.extra.update(_warn_if_ce_stuck(result.history, len(run.class_names), run.ce_floor))
     return run_summary(result, rt, train=len(run.train_rows), val=len(run.split["val"]),
                        test=len(run.split["test"]), **run.extra)
 
@@ -247,32 +248,35 @@ def _apply_trust(loss: WeightedSum, teacher: TeacherOutputs, index: dict, rows, 
     return out
 
 
-def ce_warning(final_ce: float, num_classes: int) -> str | None:
+def ce_warning(final_ce: float, num_classes: int, floor: float = 0.0) -> str | None:
     """What a distilled student's last training cross-entropy says, or None where it fitted its
     labels. Near ln(K) it learnt no labels: the distillation terms pinned it (a useless
     teacher). Above ln 2 the true class gets less than half the probability on the student's
     own training trials (as a geometric mean): it has not fitted its labels, and where the
     baseline does, the terms outweigh them (on the dev folds Table 4's SP at its paper's weight
-    ends at 0.8-1.2, DASK at 0.1; on the synthetic default the baseline 0.32, DASK 0.65)."""
-    if final_ce > 0.9 * np.log(num_classes):
-        return (f"the training cross-entropy ended at {final_ce:.3f}, near ln({num_classes}) = "
-                f"{np.log(num_classes):.3f}: the student learnt no labels. The teacher is probably useless "
-                "(see the teacher stage's train_accuracy and feature_spread); set distill.trust: "
-                "teacher_accuracy or fix the teacher.")
-    if final_ce > np.log(2):
-        return (f"the training cross-entropy ended at {final_ce:.3f}, above ln 2 = 0.693: the true class "
-                "gets less than half the probability on the student's own training trials. If the "
-                "baseline student fits them (its final train/ce), the distillation terms outweigh the "
-                "labels: lower their weight or check the teacher.")
+    ends at 0.8-1.2, DASK at 0.1; on the synthetic default the baseline 0.32, DASK 0.65).
+    ``floor``: what a perfect fit still pays (with mixup, :func:`vskd.mixup.target_entropy`),
+    taken off first."""
+    excess = final_ce - floor
+    ended = f"the training cross-entropy ended at {final_ce:.3f}" + (
+        f", {excess:.3f} above the {floor:.3f} mixup's mixed labels cost a perfect fit" if floor else "")
+    if excess > 0.9 * np.log(num_classes):
+        return (f"{ended}, near ln({num_classes}) = {np.log(num_classes):.3f}: the student learnt no labels. "
+                "The teacher is probably useless (see the teacher stage's train_accuracy and "
+                "feature_spread); set distill.trust: teacher_accuracy or fix the teacher.")
+    if excess > np.log(2):
+        return (f"{ended}, above ln 2 = 0.693: the true class gets less than half the probability on the "
+                "student's own training trials. If the baseline student fits them (its final train/ce), "
+                "the distillation terms outweigh the labels: lower their weight or check the teacher.")
     return None
 
 
-def _warn_if_ce_stuck(history: list[dict], num_classes: int) -> dict:
+def _warn_if_ce_stuck(history: list[dict], num_classes: int, floor: float = 0.0) -> dict:
     """:func:`ce_warning` on stderr, loudly; the final training cross-entropy for the summary."""
     final = history[-1]["train/ce"] if history and "train/ce" in history[-1] else None
     if final is None:
         return {}
-    warning = ce_warning(float(final), num_classes)
+    warning = ce_warning(float(final), num_classes, floor)
     if warning:
         print(f"distill: WARNING: {warning}", file=sys.stderr)
     return {"final_train_ce": round(float(final), 4)}
