@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 
 # Each sub-command's one-line help and its description (python -m vskd COMMAND --help).
@@ -208,10 +206,9 @@ def choose(args) -> int:
         return 1
     print(format_selection(result))
     if args.out:
-        from vskd.h5store import atomic_path
+        from vskd.devprotocol import write_json
 
-        with atomic_path(args.out) as tmp:
-            Path(tmp).write_text(json.dumps(result, indent=1) + "\n")
+        write_json(args.out, result)
         print(f"choose: wrote {args.out}", file=sys.stderr)
     return 0
 

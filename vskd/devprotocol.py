@@ -401,7 +401,8 @@ def _prepare(params_path, name: str, subjects: list[int], work_dir, seeds, folds
     return params, block, work, build_shared_stores(name, params, block, work)
 
 
-def _write(out_path, result: dict) -> None:
+def write_json(out_path, result: dict) -> None:
+    """``result`` as indented JSON at ``out_path``, written whole or not at all (numpy values as plain)."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_path) as tmp:
@@ -425,7 +426,7 @@ def run_dev(params_path, name: str, subjects: list[int], work_dir, out_path, see
                    "shared_seconds": shared_seconds, "predictions": fold_predictions(results)})
     if against is not None:
         result["against"] = {"file": str(against), **compare_runs(result, json.loads(Path(against).read_text()))}
-    _write(out_path, result)
+    write_json(out_path, result)
     return result
 
 
@@ -491,7 +492,7 @@ def run_teachers(params_path, name: str, subjects: list[int], work_dir, out_path
     if against is not None:
         result["against"] = {"file": str(against),
                              **compare_teachers(result, json.loads(Path(against).read_text()), against)}
-    _write(out_path, result)
+    write_json(out_path, result)
     return result
 
 
@@ -571,7 +572,7 @@ def run_students(params_path, name: str, subjects: list[int], work_dir, out_path
     if against is not None:
         result["against"] = {"file": str(against),
                              **compare_students(result, json.loads(Path(against).read_text()))}
-    _write(out_path, result)
+    write_json(out_path, result)
     return result
 
 
