@@ -95,6 +95,17 @@ def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
     assert resourced["gaf"] != same["gaf"]  # other recordings: a new store
 
 
+def test_drawing_settings_at_their_earlier_value_keep_the_folders_drawn_before_them(params):
+    drawing = lambda p: p["utd_mhad"]["download"]["skeleton_video"]  # noqa: E731
+    same = keys_after(params, lambda p: None)
+    absent = keys_after(params, lambda p: [drawing(p).pop(k) for k in ("hip_at", "lead_s")])
+    assert absent["raw"] == same["raw"] and absent["teacher"] == same["teacher"]
+    for key, value in (("hip_at", [0.43, 0.42]), ("lead_s", 3.0)):
+        on = keys_after(params, lambda p: drawing(p).__setitem__(key, value))
+        assert on["raw"] != same["raw"] and on["teacher"] != same["teacher"] and on["gaf"] == same["gaf"]
+    assert keys_after(params, lambda p: drawing(p).__setitem__("lead_s", 0))["raw"] == same["raw"]
+
+
 def test_each_fold_has_its_own_teacher_key(params):
     block = dataset_block(params, "utd_mhad")
     one, other = (devprotocol.product_keys(params, block, devprotocol.fold_split(block["split"], [1, 3, 5, 7], s))

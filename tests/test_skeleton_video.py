@@ -45,11 +45,16 @@ def test_view_is_normalised_to_body_height_and_hip():
     joints = np.zeros((2, 20, 3))
     joints[:, HEAD, 1] = 1.0          # head 1 m above the hip (hip at 0, 0)
     joints[:, [L_FOOT, R_FOOT], 1] = -0.6  # feet 0.6 m below: body height 1.6 m
-    xy = image_coordinates(joints, size=100, body_fraction=0.8)  # 80 px for 1.6 m: 50 px/m
+    xy = image_coordinates(joints, size=100, body_fraction=0.8, hip_at=[0.5, 0.58])  # 50 px/m
     np.testing.assert_allclose(xy[0, HIP_C], [50.0, 58.0])  # column centre, row 0.58 of the frame
     np.testing.assert_allclose(xy[0, HEAD], [50.0, 8.0])
     # the same pose twice as far and twice as tall draws the same figure
-    np.testing.assert_allclose(image_coordinates(2 * joints, 100, 0.8), xy)
+    np.testing.assert_allclose(image_coordinates(2 * joints, 100, 0.8, [0.5, 0.58]), xy)
+    np.testing.assert_allclose(image_coordinates(joints, 100, 0.8), xy)   # the default framing
+    # the framing that centres the joints' box: hip at column 43, row 42, the feet 30 px below
+    xy = image_coordinates(joints, size=100, body_fraction=0.8, hip_at=[0.43, 0.42])
+    np.testing.assert_allclose(xy[0, HIP_C], [43.0, 42.0])
+    np.testing.assert_allclose(xy[0, R_FOOT], [43.0, 72.0])
 
 
 def test_depth_cue_brightens_what_is_nearer():
@@ -97,6 +102,23 @@ def test_trail_floor_keeps_the_oldest_path_visible():
     assert floored[row, col, 0] == round(255 * 0.8 * (0.5 + 0.5 / 21))
 
 
+def test_lead_draws_the_path_ahead_at_the_trails_faded_end():
+    joints = np.zeros((21, 20, 3))
+    joints[:, :, 2] = 3.0
+    joints[:, HEAD, 1], joints[:, [L_FOOT, R_FOOT], 1] = 1.0, -0.6
+    joints[:, R_HAND, 0] = np.linspace(-0.5, 0.5, 21)  # the right hand sweeps left to right
+    front = dict(size=64, trail_s=2.0, depth_cue=False, yaw_deg=0.0, pitch_deg=0.0, trail_floor=0.5)
+    plain, led = draw_frames(joints, 10.0, **front)[0], draw_frames(joints, 10.0, lead_s=1.5, **front)[0]
+    # at frame 0 the hand is 0.5 m left of the body; 1.3 s later it will be 0.15 m right of it
+    col, row = image_coordinates(joints, 64, 0.75)[13, R_HAND].round().astype(int)
+    assert plain[row, col, 0] == 0                              # frame 0 has no trail yet
+    assert led[row, col, 0] == round(255 * 0.8 * 0.5)          # the path ahead at the floor, 102
+    far = image_coordinates(joints, 64, 0.75)[19, R_HAND].round().astype(int)  # 1.9 s ahead: beyond
+    assert led[far[1], far[0], 0] == 0
+    # 0 s ahead is the drawing without the setting
+    assert np.array_equal(draw_frames(joints, 10.0, lead_s=0.0, **front), draw_frames(joints, 10.0, **front))
+
+
 def _standing(frames: int) -> np.ndarray:
     """A figure 1.6 m tall, the hip at (0, 0, 3 m): head 1 m above it, feet 0.6 m below."""
     joints = np.zeros((frames, 20, 3))
@@ -108,9 +130,12 @@ def _standing(frames: int) -> np.ndarray:
 def test_front_and_side_panels_show_a_push_where_the_front_view_cannot():
     joints = _standing(2)
     joints[1, R_HAND, 2] = 2.6  # a push: the hand 0.4 m towards the camera
-    (_, front, _), (_, side, _) = panel_views(joints, [0.0, 90.0], 0.0, 64, 0.75, False, single=False)
+    (_, front, _), (_, side, _) = panel_views(joints, [0.0, 90.0], 0.0, 64, 0.75, False, single=False,
+                                              hip_at=[0.5, 0.58])
     # 48 px for 1.6 m: 30 px/m. Front panel: columns 0-31, the hip at its centre (16)
     assert front[0, HIP_C, 0] == pytest.approx(16.0)
+    (_, other, _), _ = panel_views(joints, [0.0, 90.0], 0.0, 64, 0.75, False, single=False, hip_at=[0.43, 0.42])
+    assert other[0, HIP_C] == pytest.approx([0.43 * 32, 0.42 * 64])  # hip_at of the panel's width
     assert front[1, R_HAND, 0] == pytest.approx(front[0, R_HAND, 0])   # the push is invisible
     # side panel (its own columns 0-31): the hip 0.1 body heights (4.8 px) behind the centre,
     # and the push moves the hand 0.4 m x 30 px/m = 12 px forward (to the left)
@@ -213,6 +238,11 @@ def test_drawing_params_are_checked():
     problems = dict(_utd_checks(block))
     assert "roll_deg" in problems["download.skeleton_video"]
     assert "[0, 1], got 1.5" in problems["download.skeleton_video.trail_floor"]
+    block["download"]["skeleton_video"] = {"lead_s": -1}
+    assert "seconds >= 0" in dict(_utd_checks(block))["download.skeleton_video.lead_s"]
+    for bad in ([0.5], [0.5, 1.2], "centre", [0.5, True]):
+        block["download"]["skeleton_video"] = {"hip_at": bad}
+        assert "two fractions" in dict(_utd_checks(block))["download.skeleton_video.hip_at"]
     block["download"]["skeleton_video"] = {"yaw_deg": [0, 90], "size": 128}
     assert _utd_checks(block) == []
     for bad, key, says in (({"yaw_deg": [0, 90, 45, 30]}, "yaw_deg", "1-3 numbers"),

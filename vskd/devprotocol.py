@@ -58,7 +58,7 @@ RAW_KEYS = ("source", "download", "video", "sensor")
 def product_keys(params: dict, block: dict, split: dict | None = None) -> dict:
     """The settings each product depends on (module docstring); a fold's (``teacher``,
     ``student``) only with its ``split``."""
-    raw = {k: block.get(k) for k in RAW_KEYS}
+    raw = _without_legacy_drawing({k: block.get(k) for k in RAW_KEYS})
     keys = {"raw": raw, "frames": {"raw": raw, "frames": params["frames"]},
             "gaf": {"raw": _without_drawing(raw), "gaf": params["gaf"]}}
     if split is not None:
@@ -91,6 +91,20 @@ def _section_settings(params: dict, section: str) -> dict:
     mapping of zeros: ``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing)."""
     block = params[section]
     return {k: v for k, v in block.items() if not (k in OFF_WHEN_ZERO[section] and _is_off(v))}
+
+
+# Drawing settings added after work folders were drawn, with the value that draws as before:
+# while at it a setting is left out of raw's key, so the folders drawn before it stay current.
+DRAWING_AS_BEFORE = {"hip_at": [0.5, 0.58], "lead_s": 0.0}
+
+
+def _without_legacy_drawing(raw: dict) -> dict:
+    drawing = (raw.get("download") or {}).get("skeleton_video")
+    if not isinstance(drawing, dict):
+        return raw
+    kept = {k: v for k, v in drawing.items() if not (k in DRAWING_AS_BEFORE and _same_numbers(v) ==
+                                                      _same_numbers(DRAWING_AS_BEFORE[k]))}
+    return {**raw, "download": {**raw["download"], "skeleton_video": kept}}
 
 
 def _without_drawing(raw: dict) -> dict:

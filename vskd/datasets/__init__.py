@@ -151,6 +151,14 @@ def _utd_checks(block: dict) -> list[tuple[str, str]]:
     floor = drawing.get("trail_floor", 0.0)
     if not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
         problems.append(("download.skeleton_video.trail_floor", f"must be a number in [0, 1], got {floor!r}"))
+    lead = drawing.get("lead_s", 0.0)
+    if not isinstance(lead, (int, float)) or isinstance(lead, bool) or lead < 0:
+        problems.append(("download.skeleton_video.lead_s", f"must be seconds >= 0 (0: no path ahead), got {lead!r}"))
+    hip = drawing.get("hip_at", [0.5, 0.5])
+    if not (isinstance(hip, list) and len(hip) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in hip)):
+        problems.append(("download.skeleton_video.hip_at", "must be [column, row], two fractions of the "
+                                                           f"frame in [0, 1], got {hip!r}"))
     name = (block.get("split") or {}).get("name")
     if name not in ("cross_subject", "subject_specific"):
         problems.append(("split.name", "must be 'subject_specific' (the authors' trials 1-2 / 3-4) "
