@@ -154,7 +154,7 @@ def _utd_checks(block: dict) -> list[tuple[str, str]]:
     lead = drawing.get("lead_s", 0.0)
     if not isinstance(lead, (int, float)) or isinstance(lead, bool) or lead < 0:
         problems.append(("download.skeleton_video.lead_s", f"must be seconds >= 0 (0: no path ahead), got {lead!r}"))
-    hip = drawing.get("hip_at", [0.5, 0.5])
+    hip = drawing.get("hip_at", DEFAULTS["hip_at"])
     if not (isinstance(hip, list) and len(hip) == 2 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in hip)):
         problems.append(("download.skeleton_video.hip_at", "must be [column, row], two fractions of the "

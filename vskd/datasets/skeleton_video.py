@@ -173,7 +173,8 @@ def draw_frames(joints: np.ndarray, fps: float, *, size: int = DEFAULTS["size"],
     frames = np.zeros((len(times), size, size, 3), np.uint8)
     for i, t in enumerate(times):
         for k, view in enumerate(views):
-            frames[i, :, k * panel_w:(k + 1) * panel_w] = _draw_view(view, t, panel_w, size, width, (trail, lead), trail_floor)
+            frames[i, :, k * panel_w:(k + 1) * panel_w] = _draw_view(view, t, panel_w, size, width,
+                                                                     (trail, lead), trail_floor)
     return frames
 
 
