@@ -76,35 +76,30 @@ def _results_runtime(params: dict) -> dict:
     return {k: v for k, v in (params.get("runtime") or {}).items() if k != "resume_every_s"}
 
 
-# Settings added after work folders were trained, with the value that leaves every result
-# as it was: while at that value a setting is left out of the product's key, so the folds
-# trained before it existed stay current.
-OFF_WHEN_ZERO = {"teacher": ("view_jitter", "mixup"), "student": ("mixup",)}
+# Settings added after work folders were built, with the value that builds as before: while
+# at it a setting is left out of the product's key, so the folders built before it stay
+# current (``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing, the
+# drawing's ``hip_at`` and ``lead_s`` there draw the video as it was).
+AS_BEFORE = {"teacher": {"view_jitter": {"yaw_deg": 0, "pitch_deg": 0}, "mixup": 0},
+             "student": {"mixup": 0},
+             "skeleton_video": {"hip_at": [0.5, 0.58], "lead_s": 0}}
 
 
-def _is_off(value) -> bool:
-    return not any(float(v) for v in (value.values() if isinstance(value, dict) else [value or 0]))
+def _without_as_before(settings: dict, section: str) -> dict:
+    """``settings`` less those of :data:`AS_BEFORE` ``[section]`` at their earlier value."""
+    before = AS_BEFORE[section]
+    return {k: v for k, v in settings.items() if not (k in before and _same_numbers(v) == _same_numbers(before[k]))}
 
 
 def _section_settings(params: dict, section: str) -> dict:
-    """The ``section`` block less its :data:`OFF_WHEN_ZERO` settings while they are off (0, or a
-    mapping of zeros: ``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing)."""
-    block = params[section]
-    return {k: v for k, v in block.items() if not (k in OFF_WHEN_ZERO[section] and _is_off(v))}
-
-
-# Drawing settings added after work folders were drawn, with the value that draws as before:
-# while at it a setting is left out of raw's key, so the folders drawn before it stay current.
-DRAWING_AS_BEFORE = {"hip_at": [0.5, 0.58], "lead_s": 0.0}
+    return _without_as_before(params[section], section)
 
 
 def _without_legacy_drawing(raw: dict) -> dict:
     drawing = (raw.get("download") or {}).get("skeleton_video")
     if not isinstance(drawing, dict):
         return raw
-    kept = {k: v for k, v in drawing.items() if not (k in DRAWING_AS_BEFORE and _same_numbers(v) ==
-                                                      _same_numbers(DRAWING_AS_BEFORE[k]))}
-    return {**raw, "download": {**raw["download"], "skeleton_video": kept}}
+    return {**raw, "download": {**raw["download"], "skeleton_video": _without_as_before(drawing, "skeleton_video")}}
 
 
 def _without_drawing(raw: dict) -> dict:
