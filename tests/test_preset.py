@@ -8,7 +8,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from tests.conftest import REPO
 from vskd.__main__ import main
 from vskd.params import ParamsError
-from vskd.preset import check_runs, hydra_value, preset_names, preset_runs, run_preset
+from vskd.preset import (check_runs, hydra_value, override_args, parse_overrides, preset_names, preset_runs,
+                         run_preset, table_presets)
 
 PARAMS = REPO / "params.yaml"
 SOURCES = {"table1": {}, "table2": {"berkeley_mhad.source": "/data/BerkeleyMHAD"},
@@ -16,7 +17,8 @@ SOURCES = {"table1": {}, "table2": {"berkeley_mhad.source": "/data/BerkeleyMHAD"
 
 
 def test_every_table_has_a_preset():
-    assert preset_names() == ["paper", "table1", "table2", "table3", "table4"]
+    assert preset_names() == ["paper", "real_motion", "table1", "table2", "table3", "table4"]
+    assert table_presets() == ["table1", "table2", "table3", "table4"]
 
 
 @pytest.mark.parametrize("table", sorted(SOURCES))
@@ -116,3 +118,28 @@ def test_parse_overrides():
     assert parse_overrides(["a.b=1", "c=[1, 2]", " d =x", "e=/p/q"]) == {"a.b": 1, "c": [1, 2], "d": "x", "e": "/p/q"}
     with pytest.raises(ParamsError, match="expected KEY=VALUE"):
         parse_overrides(["teacher.epochs"])
+
+
+def test_override_args_read_back_to_the_same_values():
+    values = {"a": [1, "x"], "b": True, "c": 0.15, "d": "../data/utd", "e": "true", "f": "0.5", "g": None}
+    args = override_args(values)
+    assert args[:4] == ["a=[1, \"x\"]", "b=true", "c=0.15", "d=../data/utd"]
+    assert args[4:] == ["e=\"true\"", "f=\"0.5\"", "g=null"]
+    assert parse_overrides(args) == values
+
+
+def test_the_real_motion_recipe():
+    from vskd.__main__ import preset_overrides
+    from vskd.devprotocol import load_with_overrides
+
+    params = load_with_overrides(PARAMS, preset_overrides("real_motion") + ["student.mixup=0.1"])
+    assert params["datasets"] == ["utd_mhad"] and params["utd_mhad"]["video"]["source"] == "skeleton"
+    assert (params["teacher"]["affine"]["rotate_deg"], params["teacher"]["affine"]["stretch"]) == (10, 0.15)
+    assert (params["student"]["epochs"], params["runtime"]["amp"], params["runtime"]["channels_last"]) == (60, True, True)
+    assert params["student"]["mixup"] == 0.1  # the user's -S after the preset
+    assert preset_overrides(None) == []
+
+
+def test_dev_names_an_unknown_preset(capsys):
+    assert main(["dev", "--preset", "nope", "--params", str(PARAMS)]) == 1
+    assert "dev: error: unknown preset 'nope': choose one of paper, real_motion, table1" in capsys.readouterr().err

@@ -116,6 +116,9 @@ def _add_dev(commands) -> None:
     d.add_argument("--teachers-only", action="store_true",
                    help="train and test each fold's teacher alone (no students): the loop for a teacher "
                         "or skeleton-drawing setting")
+    d.add_argument("--preset", metavar="NAME",
+                   help="apply a committed preset's settings first (vskd/presets/NAME.yaml, e.g. real_motion: "
+                        "the measured real-motion recipe); -S overrides apply after them")
     d.add_argument("--against", default=None,
                    help="another run's JSON of the same kind (students- or teachers-only, or a protocol file with its "
                         "predictions) to compare with, trial by trial")
@@ -139,10 +142,10 @@ def _add_overrides(parser, help_text: str) -> None:
 
 
 def _add_preset(commands) -> None:
-    from vskd.preset import preset_names
+    from vskd.preset import table_presets
 
     p = _command(commands, "preset")
-    p.add_argument("table", choices=[n for n in preset_names() if n != "paper"], help="the table to reproduce")
+    p.add_argument("table", choices=table_presets(), help="the table to reproduce")
     _add_overrides(p, "a further override for every run (a dataset's local copy, a weights file, seeds), "
                       "repeatable")
     p.add_argument("--queue", action="store_true", help="queue the experiments (then: dvc queue start)")
@@ -153,19 +156,27 @@ def _ints(text: str | None) -> list[int] | None:
     return None if text is None else [int(t) for t in text.split(",") if t.strip()]
 
 
+def preset_overrides(name: str | None) -> list[str]:
+    """A preset's ``set`` (after its base's) as ``-S`` arguments; none without a name."""
+    from vskd.preset import override_args, shared_overrides
+
+    return override_args(shared_overrides(name)) if name else []
+
+
 def dev(args) -> int:
     from vskd.devprotocol import format_students, format_summary, run_dev, run_students, run_teachers
     from vskd.params import ParamsError
 
     only = "_students" if args.students_only else "_teachers" if args.teachers_only else ""
     out = args.out or f"metrics/dev/{args.dataset}{only}.json"
-    common = dict(seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=args.set)
     try:
+        overrides = preset_overrides(args.preset) + args.set
+        common = dict(seeds=_ints(args.seeds), folds=_ints(args.folds), overrides=overrides)
         if args.students_only and args.teachers_only:
             raise ValueError("--students-only and --teachers-only exclude each other: drop one")
         if args.teachers_only:
             result = run_teachers(args.params, args.dataset, _ints(args.subjects), args.work, out,
-                                  folds=common["folds"], overrides=args.set, against=args.against)
+                                  folds=common["folds"], overrides=overrides, against=args.against)
         elif args.students_only:
             result = run_students(args.params, args.dataset, _ints(args.subjects), args.work, out,
                                   against=args.against, **common)

@@ -19,6 +19,7 @@ a second here rather than after hours on a GPU. The commands are plain ``dvc exp
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shlex
 import subprocess
@@ -58,6 +59,21 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def table_presets() -> list[str]:
+    """The presets with ``runs`` (a table's experiments); the others are bases and recipes."""
+    return [n for n in preset_names() if read_preset(n).get("runs")]
+
+
+def override_args(overrides: dict[str, Any]) -> list[str]:
+    """``{KEY: value}`` -> ``["KEY=VALUE", ...]`` that :func:`parse_overrides` reads back to the
+    same values (a string bare where YAML reads it as itself, anything else as JSON)."""
+    def text(value):
+        if isinstance(value, str) and yaml.safe_load(value) == value:
+            return value
+        return json.dumps(value)
+    return [f"{key}={text(value)}" for key, value in overrides.items()]
 
 
 def read_preset(name: str) -> dict:
