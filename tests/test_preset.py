@@ -135,7 +135,7 @@ def test_the_real_motion_recipe():
     params = load_with_overrides(PARAMS, preset_overrides("real_motion") + ["student.mixup=0.1"])
     assert params["datasets"] == ["utd_mhad"] and params["utd_mhad"]["video"]["source"] == "skeleton"
     assert (params["teacher"]["affine"]["rotate_deg"], params["teacher"]["affine"]["stretch"]) == (10, 0.15)
-    assert (params["student"]["epochs"], params["runtime"]["amp"], params["runtime"]["channels_last"]) == (60, True, True)
+    assert (params["student"]["epochs"], params["runtime"]["amp"]) == (60, False)  # bfloat16: the user's -S
     assert params["student"]["mixup"] == 0.1  # the user's -S after the preset
     assert preset_overrides(None) == []
 
@@ -143,3 +143,15 @@ def test_the_real_motion_recipe():
 def test_dev_names_an_unknown_preset(capsys):
     assert main(["dev", "--preset", "nope", "--params", str(PARAMS)]) == 1
     assert "dev: error: unknown preset 'nope': choose one of paper, real_motion, table1" in capsys.readouterr().err
+
+
+def test_dev_applies_the_preset_before_the_user_overrides(monkeypatch, capsys):
+    from vskd.__main__ import preset_overrides
+
+    seen = {}
+    monkeypatch.setattr("vskd.devprotocol.run_dev", lambda *a, **kw: seen.update(kw) or {})
+    monkeypatch.setattr("vskd.devprotocol.format_summary", lambda result: "table")
+    assert main(["dev", "--preset", "real_motion", "-S", "student.mixup=0.1", "--params", str(PARAMS),
+                 "--out", "/dev/null"]) == 0
+    assert seen["overrides"] == preset_overrides("real_motion") + ["student.mixup=0.1"]
+    assert seen["overrides"][:2] == ['datasets=["utd_mhad"]', "utd_mhad.video.source=skeleton"]
