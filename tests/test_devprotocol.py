@@ -68,6 +68,15 @@ def test_how_often_the_resume_file_is_written_retrains_nothing(params):
     assert amp["teacher"] != same["teacher"] and amp["student"] != same["student"]
 
 
+def test_loader_processes_retrain_nothing(params):
+    same = keys_after(params, lambda p: None)
+    for section in ("teacher", "student"):
+        for workers in (0, 1, 4):
+            changed = keys_after(params, lambda p: p[section].__setitem__("num_workers", workers))
+            assert changed["teacher"] == same["teacher"] and changed["student"] == same["student"]
+    assert same["teacher"]["teacher"]["num_workers"] == 1  # as the existing work folders were built
+
+
 def test_view_jitter_off_keeps_the_teachers_built_before_it_existed(params):
     same = keys_after(params, lambda p: None)
     absent = keys_after(params, lambda p: p["teacher"].pop("view_jitter"))

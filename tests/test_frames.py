@@ -130,6 +130,29 @@ def test_frames_store_and_clip_dataset(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(later, later[1:]))  # new crop/frames per epoch
 
 
+def test_training_batches_do_not_depend_on_the_loader_workers(tmp_path):
+    """teacher.num_workers is speed alone: the same batches with a worker process or without."""
+    from vskd.loaders import make_loader, set_loader_epoch
+
+    samples = []
+    for i, n in enumerate((9, 12, 14)):
+        path = tmp_path / f"a{i + 1}_s1_t1_color.avi"
+        write_video(path, (COLOURS * 2)[i:i + n])
+        samples.append(Sample(f"a{i + 1}_s1_t1", i % 2, 1, 1, path, tmp_path / "unused.mat"))
+    store = tmp_path / "frames.h5"
+    build_frames_store(samples, store, 24, ["one", "two"], "test")
+    batches = {}
+    for workers in (0, 1):
+        clips = ClipDataset(store, np.arange(3), 4, 16, train=True, flip=True, seed=5)
+        loader = make_loader(clips, 2, shuffle=True, seed=5, num_workers=workers)
+        set_loader_epoch(loader, 5, 3)
+        batches[workers] = list(loader)
+    assert len(batches[0]) == 2
+    for a, b in zip(batches[0], batches[1]):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+        assert a[0].stride() == b[0].stride()  # the same memory layout: the same convolution kernel
+
+
 def test_read_ahead_keeps_order_and_hands_back_errors():
     import threading
     import time

@@ -91,8 +91,14 @@ def _without_as_before(settings: dict, section: str) -> dict:
     return {k: v for k, v in settings.items() if not (k in before and _same_numbers(v) == _same_numbers(before[k]))}
 
 
+# Settings that change no result (loader processes: the same batches either way,
+# tests/test_frames.py), written into a product's key at the value the existing work folders
+# were built with, so changing them retrains nothing.
+NO_RESULT = {"teacher": {"num_workers": 1}, "student": {"num_workers": 0}}
+
+
 def _section_settings(params: dict, section: str) -> dict:
-    return _without_as_before(params[section], section)
+    return {**_without_as_before(params[section], section), **NO_RESULT.get(section, {})}
 
 
 def _without_legacy_drawing(raw: dict) -> dict:

@@ -224,7 +224,10 @@ class ClipDataset(torch.utils.data.Dataset):
         clip = clip_to_tensor(frames, box, self.input_size, flip)
         if affine is not None:
             clip = apply_affine(clip, *affine)
-        return clip, int(self.labels[row]), row
+        # Contiguous, as a loader worker's batch is (it is collated into fresh shared memory):
+        # the permuted frames' strides would send the first convolution down another kernel,
+        # which rounds differently, and the teacher would depend on teacher.num_workers.
+        return clip.contiguous(), int(self.labels[row]), row
 
     def _redraw(self, sample_id: str, idx, view, out_hw) -> np.ndarray:
         """The clip's frames drawn again from the trial's joints, the camera turned by ``view``
