@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from vskd.augment import AugmentedGAFDataset, augment, is_identity, random_crop, random_rotation, time_warp
+from vskd.augment import (AugmentedGAFDataset, augment, is_identity, motion_gain, random_crop, random_rotation,
+                          time_warp)
 from vskd.choices import AUGMENT_IDENTITY
 from vskd.gaf import accelerometer_to_gaf, build_gaf_store
 from vskd.index import Sample
@@ -53,8 +54,26 @@ def test_identity_config_changes_nothing():
     np.testing.assert_array_equal(augment(acc, np.random.default_rng(0), {}), acc)
 
 
+def test_motion_gain_scales_the_motion_about_the_mean():
+    acc = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 3.0], [0.0, 1.5, 2.0]])  # mean (0, 0.5, 2)
+    s = np.random.default_rng(7).uniform(0.8, 1.2)
+    out = motion_gain(acc, np.random.default_rng(7), 0.2)
+    np.testing.assert_allclose(out, [[0, -0.5 * s + 0.5, 2 - s], [0, -0.5 * s + 0.5, 2 + s], [0, s + 0.5, 2]])
+    np.testing.assert_allclose(out.mean(axis=0), [0.0, 0.5, 2.0])  # the mean (about gravity) stays
+    assert 0.8 <= s <= 1.2
+
+
+def test_gain_off_leaves_every_other_draw_as_it_was():
+    acc = np.random.default_rng(8).normal(size=(90, 3))
+    cfg = {"rotation_deg": 15, "time_warp": 0.2, "crop": 0.9, "jitter": 0.01}
+    np.testing.assert_array_equal(augment(acc, np.random.default_rng(1), {**cfg, "gain": 0.0}),
+                                  augment(acc, np.random.default_rng(1), cfg))
+    assert not np.array_equal(augment(acc, np.random.default_rng(1), {**cfg, "gain": 0.2}),
+                              augment(acc, np.random.default_rng(1), cfg))
+
+
 def test_per_axis_gain_leaves_the_gaf_unchanged():
-    """Why magnitude scaling is not offered: the GAF min-max scales every axis (eq. 1)."""
+    """Under `gaf.scale: axis` a gain changes nothing: the GAF min-max scales every axis (eq. 1)."""
     acc = np.random.default_rng(5).normal(size=(120, 3))
     np.testing.assert_allclose(accelerometer_to_gaf(acc * [0.5, 2.0, 3.0], 32),
                                accelerometer_to_gaf(acc, 32), atol=1e-6)

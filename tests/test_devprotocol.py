@@ -95,6 +95,14 @@ def test_mixup_off_keeps_the_students_built_before_it_existed(params):
     assert on["teacher"] != same["teacher"] and on["student"] == same["student"]
 
 
+def test_gain_off_keeps_the_students_built_before_it_existed(params):
+    same = keys_after(params, lambda p: None)
+    assert keys_after(params, lambda p: p["student"]["augment"].pop("gain"))["student"] == same["student"]
+    on = keys_after(params, lambda p: p["student"]["augment"].__setitem__("gain", 0.2))
+    assert on["student"] != same["student"] and on["teacher"] == same["teacher"]
+    assert on["student"]["student"]["augment"]["gain"] == 0.2
+
+
 def test_redrawing_the_skeleton_keeps_the_gaf_store_and_the_students(params):
     redrawn = keys_after(params, lambda p: p["utd_mhad"]["download"]["skeleton_video"].__setitem__("yaw_deg", [0, 90]))
     same = keys_after(params, lambda p: None)

@@ -27,6 +27,8 @@ def test_repository_params_are_valid():
     ("student.selection", "best_test", "'student.selection' must be 'last' or 'best_val'"),
     ("teacher.dropout", 1.0, "'teacher.dropout' must be < 1"),
     ("teacher.affine.stretch", 1.0, "'teacher.affine.stretch' must be < 1"),
+    ("student.augment.gain", 1.0, "'student.augment.gain' must be below 1"),
+    ("student.augment.gain", -0.1, "'student.augment.gain' must be a number >= 0"),
     ("teacher.affine.rotate_deg", -5.0, "'teacher.affine.rotate_deg' must be >= 0"),
     ("student.mixup", -0.2, "'student.mixup' must be >= 0"),
     ("teacher.mixup", -1, "'teacher.mixup' must be >= 0"),

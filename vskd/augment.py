@@ -8,11 +8,14 @@ Each transform stands for a variation between real recordings of the same action
   A smooth, monotone warp of the time axis whose local speed stays within 1 +- this.
 * ``crop``: the trial's start and end are set by hand, a little early or late. A random
   contiguous part of at least this fraction of the trial is kept.
+* ``gain``: people move with more or less vigour. On the development subjects one subject's
+  motion in one action is 0.83-1.16x the four subjects' mean (interquartile ranges over the
+  27 actions; RMS about the 1 s moving average; ``python -m benchmarks.wrist_vigour``),
+  against 7 % between one subject's own trials. The trial's motion about its mean is scaled
+  by a factor uniform in 1 +- this; the mean (about gravity in the wrist's average
+  orientation) stays. Under the min-max scales (``gaf.scale: axis``/``joint``) this affine
+  change leaves the image unchanged; under ``tanh`` and ``sigmoid`` intensity is information.
 * ``jitter``: sensor noise, Gaussian, this standard deviation in g.
-
-Per-axis magnitude scaling is absent: under the min-max scales (``gaf.scale: axis``/``joint``)
-a gain leaves the image unchanged; under ``tanh`` and ``sigmoid`` the trial's intensity is information, and a
-gain augmentation there is untried.
 
 Randomness is a function of (seed, epoch, row) alone, as for the teacher's clips, so a
 training run does not depend on the number of loader workers.
@@ -60,6 +63,13 @@ def random_crop(acc: np.ndarray, rng: np.random.Generator, min_fraction: float) 
     return acc[start:start + keep]
 
 
+def motion_gain(acc: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """mean + s (acc - mean), s uniform in [1 - strength, 1 + strength]: the motion about the
+    trial's mean scaled, the mean itself (about gravity) kept."""
+    mean = acc.mean(axis=0, keepdims=True)
+    return mean + rng.uniform(1 - strength, 1 + strength) * (acc - mean)
+
+
 def augment(acc: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
     """One random variant of an (N, 3) accelerometer trial (module docstring)."""
     cfg = {**AUGMENT_IDENTITY, **cfg}
@@ -70,6 +80,8 @@ def augment(acc: np.ndarray, rng: np.random.Generator, cfg: dict) -> np.ndarray:
         out = time_warp(out, rng, cfg["time_warp"])
     if cfg["crop"] < 1:
         out = random_crop(out, rng, cfg["crop"])
+    if cfg["gain"] > 0:  # drawn only when on: the other transforms' draws stay as they were
+        out = motion_gain(out, rng, cfg["gain"])
     if cfg["jitter"] > 0:
         out = out + rng.normal(0.0, cfg["jitter"], size=out.shape)
     return out

@@ -25,7 +25,7 @@ TORCHVISION = {"resnet18": ("resnet18", "ResNet18_Weights"), "vgg16": ("vgg16_bn
 INPUT_NORMS = ("none", "imagenet")
 
 # student.augment: each augmentation and its value that leaves a trial unchanged; vskd/augment.py
-AUGMENT_IDENTITY = {"rotation_deg": 0.0, "time_warp": 0.0, "crop": 1.0, "jitter": 0.0}
+AUGMENT_IDENTITY = {"rotation_deg": 0.0, "time_warp": 0.0, "crop": 1.0, "gain": 0.0, "jitter": 0.0}
 
 # distill.method: Table 4's losses; vskd/losses.py
 DISTILL_METHODS = ("dask", "st", "at", "sp")

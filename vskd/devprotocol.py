@@ -79,16 +79,29 @@ def _results_runtime(params: dict) -> dict:
 # Settings added after work folders were built, with the value that builds as before: while
 # at it a setting is left out of the product's key, so the folders built before it stay
 # current (``view_jitter`` 0 and 0 draws the stored frames, ``mixup`` 0 mixes nothing, the
-# drawing's ``hip_at`` and ``lead_s`` there draw the video as it was).
+# augmentation's ``gain`` 0 scales nothing, the drawing's ``hip_at`` and ``lead_s`` there draw
+# the video as it was).
 AS_BEFORE = {"teacher": {"view_jitter": {"yaw_deg": 0, "pitch_deg": 0}, "mixup": 0},
-             "student": {"mixup": 0},
+             "student": {"mixup": 0, "augment": {"gain": 0}},
              "skeleton_video": {"hip_at": [0.5, 0.58], "lead_s": 0}}
 
 
 def _without_as_before(settings: dict, section: str) -> dict:
     """``settings`` less those of :data:`AS_BEFORE` ``[section]`` at their earlier value."""
-    before = AS_BEFORE[section]
-    return {k: v for k, v in settings.items() if not (k in before and _same_numbers(v) == _same_numbers(before[k]))}
+    return _without_earlier(settings, AS_BEFORE[section])
+
+
+def _without_earlier(settings: dict, before: dict) -> dict:
+    """``settings`` less each key whose value is ``before``'s; inside a mapping that ``before``
+    names key by key (a dict that is not a whole earlier value), the same one level down."""
+    out = {}
+    for k, v in settings.items():
+        if k in before and _same_numbers(v) == _same_numbers(before[k]):
+            continue
+        if isinstance(before.get(k), dict) and isinstance(v, dict) and set(before[k]) < set(v):
+            v = _without_earlier(v, before[k])
+        out[k] = v
+    return out
 
 
 # Settings that change no result (loader processes: the same batches either way,

@@ -203,6 +203,8 @@ def _validate_augment(params: dict, path) -> None:
                f"is not an augmentation (known: {', '.join(AUGMENT_IDENTITY)})")
         _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, path,
                f"student.augment.{key}", f"must be a number >= 0, got {value!r}")
+    _check(augment.get("gain", 0.0) < 1, path, "student.augment.gain",
+           f"must be below 1 (the motion is scaled by 1 +- gain), got {augment.get('gain')}")
     crop = augment.get("crop", 1.0)
     _check(0 < crop <= 1, path, "student.augment.crop", f"must be in (0, 1] (the fraction kept), got {crop}")
     _check(augment.get("time_warp", 0) < 1, path, "student.augment.time_warp",
