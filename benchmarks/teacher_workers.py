@@ -6,8 +6,9 @@
 One epoch of the teacher's real training loop (:meth:`vskd.loop.Training.fit`, no resume
 file, no curves) on development fold s1 (train on subjects 3, 5, 7) of the real-motion preset,
 ``teacher.num_workers`` 1 and 0 in turn, in alternating order, one fresh model per run. The
-clips do not depend on the worker count (each clip's randomness is a function of seed, epoch
-and row: ``tests/test_frames.py``), so the setting is speed alone. On two cores a worker
+batches do not depend on the worker count (each clip's randomness is a function of seed,
+epoch and row, and clips are contiguous as a worker's batch is: ``tests/test_frames.py``), so
+the setting is speed alone. On two cores a worker
 process competes with the two torch threads, which wait for each other at every operation.
 """
 
@@ -21,7 +22,7 @@ from benchmarks.common import interleave, med, median_ratio
 
 def teacher_epoch(frames: Path, overrides: list[str], workers: int):
     """A function that trains one epoch of a fresh fold-s1 teacher with ``workers`` loader workers."""
-    from vskd.__main__ import preset_overrides
+    from vskd.preset import preset_overrides
     from vskd.devprotocol import dataset_block, fold_split, load_with_overrides
     from vskd.params import runtime_block
     from vskd.runtime import start_runtime

@@ -18,7 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
+
+from vskd.datasets.utd_mhad import read_accelerometer
 
 RATE_HZ = 50  # UTD-MHAD's inertial sensor
 
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
     rms = defaultdict(lambda: defaultdict(list))
     for path in sorted((args.source / "Inertial").glob("a*_s*_t*_inertial.mat")):
         action, subject, _ = map(int, re.findall(r"a(\d+)_s(\d+)_t(\d+)", path.name)[0])
-        rms[action][subject].append(motion_rms(loadmat(path)["d_iner"][:, :3]))
+        rms[action][subject].append(motion_rms(read_accelerometer(path)))
     for subject, r in sorted(subject_ratios(rms).items()):
         q1, q3 = np.percentile(r, [25, 75])
         print(f"subject {subject}: motion / the subjects' mean, over {len(r)} actions: median {np.median(r):.2f}, "

@@ -129,7 +129,7 @@ def test_override_args_read_back_to_the_same_values():
 
 
 def test_the_real_motion_recipe():
-    from vskd.__main__ import preset_overrides
+    from vskd.preset import preset_overrides
     from vskd.devprotocol import load_with_overrides
 
     params = load_with_overrides(PARAMS, preset_overrides("real_motion") + ["student.mixup=0.1"])
@@ -146,7 +146,7 @@ def test_dev_names_an_unknown_preset(capsys):
 
 
 def test_dev_applies_the_preset_before_the_user_overrides(monkeypatch, capsys):
-    from vskd.__main__ import preset_overrides
+    from vskd.preset import preset_overrides
 
     seen = {}
     monkeypatch.setattr("vskd.devprotocol.run_dev", lambda *a, **kw: seen.update(kw) or {})

@@ -156,16 +156,10 @@ def _ints(text: str | None) -> list[int] | None:
     return None if text is None else [int(t) for t in text.split(",") if t.strip()]
 
 
-def preset_overrides(name: str | None) -> list[str]:
-    """A preset's ``set`` (after its base's) as ``-S`` arguments; none without a name."""
-    from vskd.preset import override_args, shared_overrides
-
-    return override_args(shared_overrides(name)) if name else []
-
-
 def dev(args) -> int:
     from vskd.devprotocol import format_students, format_summary, run_dev, run_students, run_teachers
     from vskd.params import ParamsError
+    from vskd.preset import preset_overrides
 
     only = "_students" if args.students_only else "_teachers" if args.teachers_only else ""
     out = args.out or f"metrics/dev/{args.dataset}{only}.json"

@@ -61,6 +61,11 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS.glob("*.yaml"))
 
 
+def preset_overrides(name: str | None) -> list[str]:
+    """A preset's ``set`` (after its base's) as ``-S`` arguments; none without a name."""
+    return override_args(shared_overrides(name)) if name else []
+
+
 def table_presets() -> list[str]:
     """The presets with ``runs`` (a table's experiments); the others are bases and recipes."""
     return [n for n in preset_names() if read_preset(n).get("runs")]
